@@ -1,0 +1,46 @@
+# cgfsim: `make demo` and `make test` set up .venv on first use, then do their job.
+PY      ?= python3
+VENV    := .venv
+BIN     := $(VENV)/bin
+STAMP   := $(VENV)/.installed-dev
+BSTAMP  := $(VENV)/.installed-bench
+PIP     := $(BIN)/pip install --disable-pip-version-check -q -c constraints.txt
+export SB3_LOGDIR ?= $(CURDIR)/runs/.sb3
+export MPLBACKEND ?= Agg
+
+.PHONY: demo test test-fast lint bench setup clean
+
+setup: $(STAMP)
+
+$(BIN)/python:
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install --disable-pip-version-check -q --upgrade pip
+
+# Reinstall only when the dependency declarations change.
+$(STAMP): pyproject.toml constraints.txt | $(BIN)/python
+	$(PIP) -e '.[dev]'
+	@touch $@
+
+$(BSTAMP): $(STAMP)
+	$(PIP) -e '.[dev,bench]' || echo "bench extra unavailable: peers will be reported as null"
+	@touch $@
+
+demo: $(STAMP)
+	$(BIN)/cgfsim play skirmish --blue assault --red defend --episodes 256 --seed 0
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q -n 2 --dist loadgroup
+
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -q -n 2 -m "not slow"
+
+lint: $(STAMP)
+	$(BIN)/ruff check cgfsim tests benchmarks experiments
+	$(BIN)/ruff format --check cgfsim tests benchmarks experiments
+	$(BIN)/mypy cgfsim
+
+bench: $(BSTAMP)
+	@for b in benchmarks/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache .hypothesis .mypy_cache .ruff_cache

@@ -1,0 +1,263 @@
+"""Scripted, vectorised doctrine behaviours: opponents and demonstrators.
+
+A doctrine is a stateless function ``(engine, side) -> actions`` returning
+(B, n_slots_of_side) int64 actions for every world at once. Doctrines see
+only what their side may know: enemies it sees now (fog of war) and where it
+last saw them; enemy deaths are known because every kill happens in sight.
+
+| name     | behaviour                                                                     |
+|----------|-------------------------------------------------------------------------------|
+| hold     | stay put; fire at the nearest engageable enemy, else take cover               |
+| advance  | fire when possible, else move to the objective (enemy start zone if none)     |
+| assault  | fire when possible, else close on the nearest known enemy, else advance       |
+| defend   | fire when possible, else move into the objective zone and take cover there    |
+| flank    | fire when possible, else swing wide (even slots left, odd right), then assault|
+| retreat  | assault while healthy; a unit below half hp, or all when the side is below    |
+|          | 40% strength, falls back to its start zone and takes cover                    |
+| ambush   | take cover and hold fire until an enemy is within 3 cells or the unit is hit  |
+| random   | uniform random actions from the world's own counter-based stream              |
+
+Movement follows precomputed shortest paths (:func:`cgfsim.sim.geometry.path_tables`),
+so doctrines route around obstacles and water.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from cgfsim.sim import actions as A
+from cgfsim.sim.geometry import UNREACHABLE
+from cgfsim.sim.rng import STREAM_DOCTRINE, draw
+
+if TYPE_CHECKING:
+    from cgfsim.sim.engine import Engine
+
+Doctrine = Callable[["Engine", int], np.ndarray]
+
+
+class _View:
+    """What one side knows this tick, computed once and shared by the doctrine's rules."""
+
+    def __init__(self, e: Engine, side: int) -> None:
+        self.e, self.side = e, side
+        nb = e.nb
+        own = slice(0, nb) if side == 0 else slice(nb, e.U)
+        en = slice(nb, e.U) if side == 0 else slice(0, nb)
+        self.own, self.en = own, en
+        self.d2 = e.d2 if side == 0 else e.d2.transpose(0, 2, 1)
+        self.los = e.los if side == 0 else e.los.transpose(0, 2, 1)
+        self.alive = e.alive[:, own]
+        self.y, self.x = e.y[:, own].astype(np.int64), e.x[:, own].astype(np.int64)
+        self.cell = self.y * e.W + self.x
+        seen = e.visible[:, en]
+        engage = (self.d2 <= e.range2[own][None, :, None]) & (
+            self.los | e.indirect[own][None, :, None]) & seen[:, None, :]
+        ready = self.alive & (e.cooldown[:, own] == 0) & (e.ammo[:, own] > 0)
+        self.engage = engage
+        self.can_fire = ready & engage.any(-1)
+        # Known enemies: alive and seen at least once this episode, at their last seen cell.
+        self.known = e.alive[:, en] & (e.last_tick[:, en] >= 0)
+        self.enemy_cell = e.last_y[:, en].astype(np.int64) * e.W + e.last_x[:, en]
+        self.hp_frac = e.hp[:, own] / e.max_hp[own][None]
+        self.n = own.stop - own.start
+
+    def fill(self, a: np.ndarray) -> np.ndarray:
+        """Fire wherever possible, whatever else the rule chose."""
+        return np.where(self.can_fire, A.FIRE_NEAREST, a)
+
+    def goal_objective(self) -> np.ndarray:
+        """(B, n) goal cell: the objective, or the enemy's start zone when there is none."""
+        e = self.e
+        rect = e.obj_rect[0] if e.n_obj else _enemy_zone(e, self.side)
+        return np.broadcast_to(_zone_goal(e, tuple(int(v) for v in rect))[e.map_id][:, None],
+                               (e.B, self.n))
+
+    def goal_home(self) -> np.ndarray:
+        e = self.e
+        return np.broadcast_to(_zone_goal(e, _enemy_zone(e, 1 - self.side))[e.map_id][:, None],
+                               (e.B, self.n))
+
+    def goal_enemy(self) -> tuple[np.ndarray, np.ndarray]:
+        """(B, n) cell of the nearest known enemy by path, and whether there is one."""
+        e = self.e
+        mid = e.map_id.astype(np.int64)[:, None, None]
+        dist = e.path.reshape(-1)[(mid * e.n_cells + self.cell[:, :, None]) * e.n_cells
+                                  + self.enemy_cell[:, None, :]].astype(np.int32)
+        dist = np.where(self.known[:, None, :], dist, np.iinfo(np.int32).max)
+        j = dist.argmin(-1)
+        return np.take_along_axis(self.enemy_cell, j, 1), self.known.any(1)[:, None].repeat(
+            self.n, 1)
+
+    def move_to(self, goal: np.ndarray) -> np.ndarray:
+        """One step along a shortest path to ``goal`` (B, n); stay when there or unreachable."""
+        e = self.e
+        mid = e.map_id.astype(np.int64)[:, None]
+        table = e.path.reshape(-1)
+        base = mid * e.n_cells
+        best = table[(base + self.cell) * e.n_cells + goal].astype(np.int32)
+        act = np.full(self.cell.shape, A.STAY, np.int64)
+        for a in (A.NORTH, A.EAST, A.SOUTH, A.WEST):
+            ny, nx = self.y + A.DY[a], self.x + A.DX[a]
+            ok = (ny >= 0) & (ny < e.H) & (nx >= 0) & (nx < e.W)
+            nc = np.clip(ny, 0, e.H - 1) * e.W + np.clip(nx, 0, e.W - 1)
+            d = np.where(ok, table[(base + nc) * e.n_cells + goal], UNREACHABLE).astype(np.int32)
+            better = d < best
+            act = np.where(better, a, act)
+            best = np.where(better, d, best)
+        return act
+
+
+_goal_cache: dict[tuple[int, tuple[int, ...]], np.ndarray] = {}
+
+
+def _zone_goal(e: Engine, rect: tuple[int, ...]) -> np.ndarray:
+    """(M,) per map: the passable cell of the zone nearest its centre."""
+    key = (id(e.maps), rect)
+    if key not in _goal_cache:
+        x0, y0, x1, y1 = rect
+        cy, cx = (y0 + y1) / 2, (x0 + x1) / 2
+        rr, cc = np.mgrid[0 : e.H, 0 : e.W]
+        d = (rr - cy) ** 2 + (cc - cx) ** 2
+        out = np.empty(e.n_maps, np.int64)
+        from cgfsim.sim.terrain import PASSABLE
+
+        for m in range(e.n_maps):
+            dm = np.where(PASSABLE[e.maps[m]], d, np.inf)
+            out[m] = int(np.argmin(dm))
+        _goal_cache[key] = out
+    return _goal_cache[key]
+
+
+def _enemy_zone(e: Engine, side: int) -> tuple[int, int, int, int]:
+    """Start zone of the side opposite to ``side`` (its first used zone), else the map centre."""
+    sc = e.scenario
+    sl = sc.side_slice(1 - side)
+    z = sc.start_zone[sl][sc.present[sl]]
+    z = z[z >= 0]
+    if z.size:
+        return sc.zones[sc.zone_names[int(z[0])]]
+    at = sc.start_at[sl][sc.present[sl]]
+    r, c = int(at[0, 0]), int(at[0, 1])
+    return (c, r, c, r)
+
+
+# ------------------------------------------------------------------------ doctrines
+
+
+def hold(e: Engine, side: int) -> np.ndarray:
+    v = _View(e, side)
+    return v.fill(np.full((e.B, v.n), A.TAKE_COVER, np.int64))
+
+
+def advance(e: Engine, side: int) -> np.ndarray:
+    v = _View(e, side)
+    return v.fill(v.move_to(v.goal_objective()))
+
+
+def assault(e: Engine, side: int) -> np.ndarray:
+    v = _View(e, side)
+    cell, any_known = v.goal_enemy()
+    goal = np.where(any_known, cell, v.goal_objective())
+    return v.fill(v.move_to(goal))
+
+
+def defend(e: Engine, side: int) -> np.ndarray:
+    v = _View(e, side)
+    if e.n_obj:
+        x0, y0, x1, y1 = (int(c) for c in e.obj_rect[0])
+    else:
+        x0, y0, x1, y1 = _enemy_zone(e, 1 - side)
+    inside = (v.x >= x0) & (v.x <= x1) & (v.y >= y0) & (v.y <= y1)
+    goal = (v.goal_objective() if e.n_obj else v.goal_home())
+    return v.fill(np.where(inside, A.TAKE_COVER, v.move_to(goal)))
+
+
+def flank(e: Engine, side: int, offset: int = 6) -> np.ndarray:
+    v = _View(e, side)
+    target = v.goal_objective()
+    ty, tx = target // e.W, target % e.W
+    # Lateral direction: perpendicular to the line from the side's mean position to the target.
+    my = np.where(v.alive, v.y, 0).sum(1) / np.maximum(v.alive.sum(1), 1)
+    mx = np.where(v.alive, v.x, 0).sum(1) / np.maximum(v.alive.sum(1), 1)
+    dy, dx = ty[:, 0] - my, tx[:, 0] - mx
+    norm = np.maximum(np.hypot(dy, dx), 1e-6)
+    px, py = -dy / norm, dx / norm  # perpendicular unit vector
+    sign = np.where(np.arange(v.n) % 2 == 0, 1.0, -1.0)[None, :]
+    wy = np.clip(np.round(ty + sign * py[:, None] * offset), 0, e.H - 1).astype(np.int64)
+    wx = np.clip(np.round(tx + sign * px[:, None] * offset), 0, e.W - 1).astype(np.int64)
+    waypoint = _nearest_passable(e, wy, wx)
+    d_unit = (v.y - ty) ** 2 + (v.x - tx) ** 2
+    d_way = (wy - ty) ** 2 + (wx - tx) ** 2
+    cell, any_known = v.goal_enemy()
+    final = np.where(any_known, cell, target)
+    goal = np.where(d_unit > d_way + 2, waypoint, final)
+    return v.fill(v.move_to(goal))
+
+
+def _nearest_passable(e: Engine, y: np.ndarray, x: np.ndarray) -> np.ndarray:
+    from cgfsim.sim.terrain import PASSABLE
+
+    cell = y * e.W + x
+    ok = PASSABLE[e.maps.reshape(e.n_maps, -1)[e.map_id[:, None], cell]]
+    if ok.all():
+        return cell
+    # fall back to the objective goal for impassable waypoints
+    return np.where(ok, cell, _zone_goal(e, tuple(int(c) for c in (
+        e.obj_rect[0] if e.n_obj else (0, 0, e.W - 1, e.H - 1))))[e.map_id][:, None])
+
+
+def retreat(e: Engine, side: int) -> np.ndarray:
+    v = _View(e, side)
+    own = e.present[v.own]
+    strength = (e.hp[:, v.own] * own).sum(1) / max(float((e.max_hp[v.own] * own).sum()), 1e-6)
+    weak = (v.hp_frac < 0.5) | (strength < 0.4)[:, None]
+    cell, any_known = v.goal_enemy()
+    attack = v.move_to(np.where(any_known, cell, v.goal_objective()))
+    home = v.goal_home()
+    back = np.where(v.cell == home, A.TAKE_COVER, v.move_to(home))
+    return np.where(weak, back, v.fill(attack))
+
+
+def ambush(e: Engine, side: int, trigger_d2: int = 9) -> np.ndarray:
+    v = _View(e, side)
+    close = (v.engage & (v.d2 <= trigger_d2)).any(-1)
+    hurt = v.hp_frac < 1.0
+    spring = close | hurt | (e.stat_shots[:, side] > 0)[:, None]
+    return np.where(spring & v.can_fire, A.FIRE_NEAREST, A.TAKE_COVER).astype(np.int64)
+
+
+def random(e: Engine, side: int) -> np.ndarray:
+    sl = slice(0, e.nb) if side == 0 else slice(e.nb, e.U)
+    slots = np.arange(e.U)[sl]
+    r = draw(e.key[:, None], e.episode[:, None], e.tick[:, None], slots[None, :], STREAM_DOCTRINE)
+    return (r % e.n_act[sl].astype(np.uint64)[None, :]).astype(np.int64)
+
+
+DOCTRINES: dict[str, Doctrine] = {
+    "hold": hold,
+    "advance": advance,
+    "assault": assault,
+    "defend": defend,
+    "flank": flank,
+    "retreat": retreat,
+    "ambush": ambush,
+    "random": random,
+}
+ALIASES = {"assault-nearest": "assault", "advance-to-objective": "advance",
+           "defend-objective": "defend", "retreat-when-weakened": "retreat"}
+
+
+def get_doctrine(name: str) -> Doctrine:
+    """Look a doctrine up by name (aliases like ``assault-nearest`` accepted)."""
+    key = ALIASES.get(name, name)
+    if key not in DOCTRINES:
+        raise ValueError(f"unknown doctrine {name!r}; expected one of {', '.join(DOCTRINES)}")
+    return DOCTRINES[key]
+
+
+def joint_actions(e: Engine, blue: Doctrine, red: Doctrine) -> np.ndarray:
+    """(B, U) actions with both sides driven by doctrines."""
+    return np.concatenate([blue(e, 0), red(e, 1)], 1)

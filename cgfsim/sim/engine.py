@@ -1,0 +1,398 @@
+"""The batched combat engine: B independent worlds stepped by one set of numpy operations.
+
+State is a structure of arrays over (world, unit slot). Slots ``0..nb-1`` are
+blue and ``nb..nb+nr-1`` red; absent and dead units keep their slots. The
+engine never resets a world by itself: :meth:`Engine.reset` takes a mask, so
+the env layer can read terminal observations first. Finished worlds are
+frozen (their state does not change and their rewards are zero) until reset.
+
+Randomness is counter-based (:mod:`cgfsim.sim.rng`): world i's draws depend on
+its key, its episode counter, the tick and the unit slot only. A reset with a
+seed sets the key and restarts the episode counter at 0; a reset without one
+increments the counter.
+
+Outcome codes: 0 running, 1 blue won, 2 red won, 3 draw. Time limit ends an
+episode as a draw with ``truncated`` set; annihilation and objective
+captures set ``terminated``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from cgfsim.sim import actions as A
+from cgfsim.sim import rules
+from cgfsim.sim import units as U
+from cgfsim.sim.geometry import los_tables, path_tables
+from cgfsim.sim.rng import STREAM_FIRE, STREAM_MAP, STREAM_PLACE, draw, draw_u16
+from cgfsim.sim.scenario import RewardWeights, Scenario
+from cgfsim.sim.terrain import CONCEALS, COVER, MAX_COVER, MOVE_COST, MP_CAP, PASSABLE
+
+RUNNING, BLUE_WIN, RED_WIN, DRAW = 0, 1, 2, 3
+OUTCOME_NAMES = ("running", "blue", "red", "draw")
+REWARD_TERMS = tuple(RewardWeights.__dataclass_fields__)
+
+
+@dataclass
+class StepResult:
+    """What one tick produced, for every world. Arrays are the engine's own: copy to keep."""
+
+    rewards: np.ndarray  # (B, 2) float32, per side (blue, red)
+    done: np.ndarray  # (B,) bool, episode ended this tick
+    terminated: np.ndarray  # (B,) bool, by annihilation or objective
+    truncated: np.ndarray  # (B,) bool, by the time limit
+    outcome: np.ndarray  # (B,) int8 outcome code (see module doc)
+
+
+class Engine:
+    """B worlds of one scenario. ``combat`` overrides the scenario's fire mode."""
+
+    def __init__(self, scenario: Scenario, batch_size: int, seed: int | Sequence[int] = 0,
+                 combat: str | None = None) -> None:
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        combat = combat or scenario.combat
+        if combat not in ("stochastic", "expected"):
+            raise ValueError(f"combat must be 'stochastic' or 'expected', got {combat!r}")
+        self.scenario = sc = scenario
+        self.stochastic = combat == "stochastic"
+        self.B = B = batch_size
+        self.nb, self.nr = sc.n_slots
+        self.U = Un = sc.n_units
+        self.H, self.W = sc.height, sc.width
+        self.n_cells = self.H * self.W
+        self.maps = sc.maps
+        self.n_maps = len(sc.maps)
+        self.los_flat = los_tables(sc.maps).reshape(-1)
+        self._path: np.ndarray | None = None
+        flat_maps = sc.maps.reshape(self.n_maps, -1)
+        self.passable_flat = PASSABLE[flat_maps].reshape(-1)
+        self.cost_flat = MOVE_COST[flat_maps].reshape(-1)
+        self.cover_flat = COVER[flat_maps].reshape(-1)
+        self.conceal_flat = CONCEALS[flat_maps].reshape(-1)
+        self.hit = U.hit_table(2 * max(self.H, self.W) ** 2)
+
+        # Per-slot constants.
+        t = sc.unit_type.astype(np.int64)
+        self.utype = t
+        self.side = np.r_[np.zeros(self.nb, np.int8), np.ones(self.nr, np.int8)]
+        self.max_hp = U.HP[t]
+        self.speed = U.SPEED[t]
+        self.sight2 = U.SIGHT2[t]
+        self.range2 = U.RANGE2[t]
+        self.reload = U.RELOAD[t]
+        self.indirect = U.INDIRECT[t]
+        self.n_act = np.where(self.side == 0, A.n_actions(self.nr), A.n_actions(self.nb))
+        self.present = sc.present
+        self._w_rewards = np.array([[getattr(r, k) for k in REWARD_TERMS] for r in sc.rewards],
+                                   dtype=np.float32)  # (2, T)
+        self.obj_rect = np.array([o.rect for o in sc.objectives], dtype=np.int16).reshape(-1, 4)
+        self.obj_hold = np.array([o.hold_ticks for o in sc.objectives], dtype=np.int32)
+        self.obj_cap = np.array([o.capturable_by for o in sc.objectives], dtype=bool).reshape(-1, 2)
+        self.n_obj = len(sc.objectives)
+
+        # World state.
+        self.key = np.zeros(B, np.uint64)
+        self.episode = np.zeros(B, np.int64)
+        self.tick = np.zeros(B, np.int32)
+        self.map_id = np.zeros(B, np.int32)
+        self.done = np.zeros(B, bool)
+        self.outcome = np.zeros(B, np.int8)
+        self.terminated = np.zeros(B, bool)
+        self.truncated = np.zeros(B, bool)
+        self.hold = np.zeros((B, self.n_obj, 2), np.int32)
+        self.controller = np.full((B, self.n_obj), -1, np.int8)
+        # Unit state.
+        self.y = np.zeros((B, Un), np.int16)
+        self.x = np.zeros((B, Un), np.int16)
+        self.hp = np.zeros((B, Un), np.float32)
+        self.alive = np.zeros((B, Un), bool)
+        self.ammo = np.zeros((B, Un), np.int16)
+        self.cooldown = np.zeros((B, Un), np.int8)
+        self.mp = np.zeros((B, Un), np.int8)
+        self.covered = np.zeros((B, Un), bool)
+        # Fog of war: whether the *opposing* side sees each unit now, and where it last did.
+        self.visible = np.zeros((B, Un), bool)
+        self.last_y = np.full((B, Un), -1, np.int16)
+        self.last_x = np.full((B, Un), -1, np.int16)
+        self.last_tick = np.full((B, Un), -1, np.int32)
+        # Last tick's shots, for replays and metrics: target slot (global), hit, damage.
+        self.shot_target = np.full((B, Un), -1, np.int16)
+        self.shot_hit = np.zeros((B, Un), bool)
+        self.shot_damage = np.zeros((B, Un), np.float32)
+        # Episode tallies (B, 2): shots fired, hits, damage dealt (in hp), kills.
+        self.stat_shots = np.zeros((B, 2), np.int32)
+        self.stat_hits = np.zeros((B, 2), np.int32)
+        self.stat_damage = np.zeros((B, 2), np.float32)
+        self.stat_kills = np.zeros((B, 2), np.int32)
+        self.d2 = np.zeros((B, self.nb, self.nr), np.int32)
+        self.los = np.zeros((B, self.nb, self.nr), bool)
+        self._rewards = np.zeros((B, 2), np.float32)
+        self.reset(seeds=seed)
+
+    # ------------------------------------------------------------------ helpers
+    @property
+    def path(self) -> np.ndarray:
+        """(M, C, C) path distances, built on first use."""
+        if self._path is None:
+            self._path = path_tables(self.maps)
+        return self._path
+
+    def terrain(self, world: int) -> np.ndarray:
+        return self.maps[self.map_id[world]]
+
+    def losses(self) -> np.ndarray:
+        """(B, 2) units lost so far per side."""
+        dead = self.present[None] & ~self.alive
+        return np.stack([dead[:, : self.nb].sum(1), dead[:, self.nb :].sum(1)], 1)
+
+    def _seeds_array(self, seeds: int | Sequence[int] | np.ndarray | None, n: int) -> np.ndarray | None:
+        if seeds is None:
+            return None
+        if np.isscalar(seeds):
+            return (np.uint64(int(seeds)) + np.arange(n, dtype=np.uint64)).astype(np.uint64)
+        arr = np.asarray(seeds, dtype=np.int64)
+        if arr.shape != (n,):
+            raise ValueError(f"expected {n} seeds, got shape {arr.shape}")
+        return arr.astype(np.uint64)
+
+    # ------------------------------------------------------------------ reset
+    def reset(self, mask: np.ndarray | None = None,
+              seeds: int | Sequence[int] | np.ndarray | None = None) -> None:
+        """Start a new episode in the masked worlds (all when ``mask`` is None).
+
+        ``seeds``: an int s gives the reset worlds keys s, s+1, ...; a sequence one key each.
+        """
+        idx = np.arange(self.B) if mask is None else np.flatnonzero(mask)
+        if idx.size == 0:
+            return
+        s = self._seeds_array(seeds, idx.size)
+        if s is not None:
+            self.key[idx] = s
+            self.episode[idx] = 0
+        else:
+            self.episode[idx] += 1
+        key, ep = self.key[idx], self.episode[idx]
+        mid = (draw(key, ep, 0, 0, STREAM_MAP) % np.uint64(self.n_maps)).astype(np.int32)
+        self.map_id[idx] = mid
+        self.tick[idx] = 0
+        self.done[idx] = False
+        self.outcome[idx] = RUNNING
+        self.terminated[idx] = False
+        self.truncated[idx] = False
+        self.hold[idx] = 0
+        self.controller[idx] = -1
+        t = self.utype
+        self.hp[idx] = np.where(self.present, self.max_hp, 0.0)
+        self.alive[idx] = self.present
+        self.ammo[idx] = U.AMMO[t]
+        self.cooldown[idx] = 0
+        self.mp[idx] = MP_CAP
+        self.covered[idx] = False
+        self.last_y[idx] = -1
+        self.last_x[idx] = -1
+        self.last_tick[idx] = -1
+        self.shot_target[idx] = -1
+        self.shot_hit[idx] = False
+        self.shot_damage[idx] = 0
+        for a in (self.stat_shots, self.stat_hits, self.stat_damage, self.stat_kills):
+            a[idx] = 0
+        self._place(idx, key, ep, mid)
+        self._update_sight(idx)
+
+    def _place(self, idx: np.ndarray, key: np.ndarray, ep: np.ndarray, mid: np.ndarray) -> None:
+        sc = self.scenario
+        fixed = sc.present & (sc.start_zone < 0)
+        self.y[np.ix_(idx, np.flatnonzero(fixed))] = sc.start_at[fixed, 0]
+        self.x[np.ix_(idx, np.flatnonzero(fixed))] = sc.start_at[fixed, 1]
+        taken = np.zeros((self.H, self.W), bool)
+        taken[sc.start_at[fixed, 0], sc.start_at[fixed, 1]] = True
+        for z, name in enumerate(sc.zone_names):
+            slots = np.flatnonzero(sc.present & (sc.start_zone == z))
+            if slots.size == 0:
+                continue
+            x0, y0, x1, y1 = sc.zones[name]
+            rr, cc = np.mgrid[y0 : y1 + 1, x0 : x1 + 1]
+            rr, cc = rr.ravel(), cc.ravel()
+            cells = rr * self.W + cc
+            score = draw(key[:, None], ep[:, None], 0, cells[None, :], STREAM_PLACE)
+            ok = self.passable_flat[mid[:, None] * self.n_cells + cells[None, :]] & ~taken[rr, cc]
+            score = np.where(ok, score >> np.uint64(1), np.uint64(2**63))
+            pick = np.argsort(score, axis=1, kind="stable")[:, : slots.size]
+            self.y[np.ix_(idx, slots)] = rr[pick]
+            self.x[np.ix_(idx, slots)] = cc[pick]
+
+    # ------------------------------------------------------------------ sight
+    def _update_sight(self, idx: np.ndarray | None = None) -> None:
+        """Recompute pair geometry and fog of war (for the worlds in ``idx``, or all)."""
+        sl = slice(None) if idx is None else idx
+        y, x, alive, mid = self.y[sl], self.x[sl], self.alive[sl], self.map_id[sl]
+        d2, los = rules.pair_geometry(y, x, self.nb, self.W, self.n_cells, mid, self.los_flat)
+        conceal = self.conceal_flat[mid[:, None].astype(np.int64) * self.n_cells
+                                    + y.astype(np.int64) * self.W + x]
+        nb = self.nb
+        seen_red = rules.seen_by(d2, los, alive[:, :nb], alive[:, nb:], self.sight2[:nb],
+                                 conceal[:, nb:])
+        seen_blue = rules.seen_by(d2.transpose(0, 2, 1), los.transpose(0, 2, 1), alive[:, nb:],
+                                  alive[:, :nb], self.sight2[nb:], conceal[:, :nb])
+        vis = np.concatenate([seen_blue, seen_red], 1)
+        tick = self.tick[sl]
+        self.d2[sl], self.los[sl], self.visible[sl] = d2, los, vis
+        self.last_y[sl] = np.where(vis, y, self.last_y[sl])
+        self.last_x[sl] = np.where(vis, x, self.last_x[sl])
+        self.last_tick[sl] = np.where(vis, tick[:, None], self.last_tick[sl])
+
+    # ------------------------------------------------------------------ step
+    def check_actions(self, act: np.ndarray) -> np.ndarray:
+        act = np.asarray(act)
+        if act.shape != (self.B, self.U):
+            raise ValueError(f"actions must have shape (B={self.B}, units={self.U}), got {act.shape}")
+        if not np.issubdtype(act.dtype, np.integer):
+            raise ValueError(f"actions must be integers, got dtype {act.dtype}")
+        bad = (act < 0) | (act >= self.n_act[None])
+        if bad.any():
+            b, u = np.argwhere(bad)[0]
+            raise ValueError(f"action {act[b, u]} of unit slot {u} in world {b} is out of range "
+                             f"0..{self.n_act[u] - 1}")
+        return act.astype(np.int64, copy=False)
+
+    def step(self, actions: np.ndarray) -> StepResult:
+        """Advance every running world by one tick. ``actions``: (B, U) ints, blue slots first."""
+        act = self.check_actions(actions)
+        nb, W = self.nb, self.W
+        active = ~self.done
+        alive0 = self.alive & active[:, None]
+        mcell = self.map_id.astype(np.int64)[:, None] * self.n_cells
+
+        # ---- fire phase (state at the start of the tick)
+        can_fire = alive0 & (self.cooldown == 0) & (self.ammo > 0)
+        tb = rules.choose_targets(act[:, :nb], can_fire[:, :nb], self.d2, self.los,
+                                  self.visible[:, nb:], self.range2[:nb], self.indirect[:nb])
+        tr = rules.choose_targets(act[:, nb:], can_fire[:, nb:], self.d2.transpose(0, 2, 1),
+                                  self.los.transpose(0, 2, 1), self.visible[:, :nb],
+                                  self.range2[nb:], self.indirect[nb:])
+        tgt = np.concatenate([np.where(tb >= 0, tb + nb, -1), tr], 1)  # global slot, -1 none
+        shoots = tgt >= 0
+        tg = np.where(shoots, tgt, 0)
+        d2 = np.concatenate([np.take_along_axis(self.d2, tb.clip(0)[..., None], 2)[..., 0],
+                             np.take_along_axis(self.d2.transpose(0, 2, 1), tr.clip(0)[..., None],
+                                                2)[..., 0]], 1)
+        ty_, tx_ = np.take_along_axis(self.y, tg, 1), np.take_along_axis(self.x, tg, 1)
+        cover = self.cover_flat[mcell + ty_.astype(np.int64) * W + tx_]
+        cover = np.minimum(cover + np.take_along_axis(self.covered, tg, 1), MAX_COVER)
+        p = self.hit[self.utype[None, :], cover, d2]
+        dmg_full = U.DAMAGE[self.utype[None, :], self.utype[tg]]
+        if self.stochastic:
+            r = draw_u16(self.key[:, None], self.episode[:, None], self.tick[:, None],
+                         np.arange(self.U)[None, :], STREAM_FIRE)
+            hit = shoots & (r < p)
+            dmg = np.where(hit, dmg_full, np.float32(0))
+        else:
+            hit = shoots & (p > 0)
+            dmg = np.where(shoots, dmg_full * p.astype(np.float32) / np.float32(U.P_ONE),
+                           np.float32(0)).astype(np.float32)
+        flat_t = (np.arange(self.B)[:, None] * self.U + tg).ravel()
+        taken = np.bincount(flat_t, weights=dmg.ravel(), minlength=self.B * self.U)
+        taken = taken.reshape(self.B, self.U).astype(np.float32)
+        frac = np.bincount(flat_t, weights=(dmg / self.max_hp[tg]).ravel(),
+                           minlength=self.B * self.U).reshape(self.B, self.U)
+        self.hp = np.maximum(self.hp - taken, np.float32(0))
+        killed = self.alive & (self.hp <= 0) & active[:, None]
+        self.alive &= ~killed
+        self.ammo -= shoots
+        self.cooldown = np.where(shoots, self.reload[None, :], self.cooldown)
+        self.covered &= ~shoots
+        self.shot_target[:] = np.where(shoots, tgt, -1)
+        self.shot_hit[:] = hit
+        self.shot_damage[:] = dmg
+
+        # ---- move phase
+        alive = self.alive
+        is_move = (act >= A.NORTH) & (act <= A.WEST) & alive
+        ny = self.y + A.DY[np.minimum(act, 6)]
+        nx = self.x + A.DX[np.minimum(act, 6)]
+        inside = (ny >= 0) & (ny < self.H) & (nx >= 0) & (nx < W)
+        ncell = mcell + np.clip(ny, 0, self.H - 1).astype(np.int64) * W + np.clip(nx, 0, W - 1)
+        cost = self.cost_flat[ncell]
+        want = is_move & inside & self.passable_flat[ncell] & (self.mp >= cost)
+        moved = rules.resolve_moves(self.y, self.x, alive, want, ny, nx, W)
+        self.y = np.where(moved, ny, self.y).astype(np.int16)
+        self.x = np.where(moved, nx, self.x).astype(np.int16)
+        self.mp = np.where(moved, self.mp - cost, self.mp).astype(np.int8)
+        self.covered = (self.covered & ~moved) | ((act == A.TAKE_COVER) & alive)
+
+        # ---- upkeep (running worlds only)
+        run = active[:, None]
+        self.mp = np.where(run, np.minimum(self.mp + self.speed, MP_CAP), self.mp).astype(np.int8)
+        self.cooldown = np.where(run, np.maximum(self.cooldown - 1, 0), self.cooldown).astype(np.int8)
+        self.tick += active
+        self._update_sight()
+
+        # ---- tallies, objectives, victory, rewards
+        side_of_shooter = self.side[None, :]
+        for s in (0, 1):
+            mine = side_of_shooter == s
+            self.stat_shots[:, s] += (shoots & mine).sum(1)
+            self.stat_hits[:, s] += (hit & mine).sum(1)
+            self.stat_damage[:, s] += np.where(mine, dmg, 0).sum(1)
+        kills_on = np.stack([killed[:, nb:].sum(1), killed[:, :nb].sum(1)], 1)  # kills BY side
+        self.stat_kills += kills_on
+        dealt = np.stack([frac[:, nb:].sum(1), frac[:, :nb].sum(1)], 1)
+        holding = self._update_objectives(active)
+        self._victory(active)
+        ended = active & self.done
+        out = self.outcome
+        won = np.stack([out == BLUE_WIN, out == RED_WIN], 1) & ended[:, None]
+        drawn = ((out == DRAW) & ended)[:, None].repeat(2, 1)
+        terms = np.stack([dealt, dealt[:, ::-1], kills_on, kills_on[:, ::-1], holding,
+                          won, won[:, ::-1], drawn, np.ones_like(dealt)], -1).astype(np.float32)
+        self._rewards = (terms * self._w_rewards[None]).sum(-1) * active[:, None]
+        return StepResult(self._rewards.astype(np.float32), ended, self.terminated & ended,
+                          self.truncated & ended, self.outcome)
+
+    def _update_objectives(self, active: np.ndarray) -> np.ndarray:
+        """Advance hold counters; returns (B, 2) objectives held this tick per side."""
+        held = np.zeros((self.B, 2), np.float32)
+        if self.n_obj == 0:
+            return held
+        x0, y0, x1, y1 = (self.obj_rect[:, k][None, None, :] for k in range(4))
+        y, x = self.y[:, :, None], self.x[:, :, None]
+        inside = (x >= x0) & (x <= x1) & (y >= y0) & (y <= y1) & self.alive[:, :, None]
+        b_in, r_in = inside[:, : self.nb].any(1), inside[:, self.nb :].any(1)  # (B, O)
+        ctrl = np.where(b_in & ~r_in, 0, np.where(r_in & ~b_in, 1, -1)).astype(np.int8)
+        ctrl = np.where(active[:, None], ctrl, self.controller)
+        self.controller = ctrl
+        for s in (0, 1):
+            mine = (ctrl == s) & self.obj_cap[None, :, s]
+            self.hold[:, :, s] = np.where(mine, self.hold[:, :, s] + active[:, None], 0)
+            held[:, s] = ((ctrl == s) & active[:, None]).sum(1)
+        return held
+
+    def _victory(self, active: np.ndarray) -> None:
+        sc = self.scenario
+        b_alive = self.alive[:, : self.nb].any(1)
+        r_alive = self.alive[:, self.nb :].any(1)
+        blue = np.zeros(self.B, bool)
+        red = np.zeros(self.B, bool)
+        term = np.zeros(self.B, bool)
+        if sc.annihilation:
+            term |= ~b_alive | ~r_alive
+            blue |= b_alive & ~r_alive
+            red |= r_alive & ~b_alive
+        if sc.objective_victory and self.n_obj:
+            cap = self.hold >= self.obj_hold[None, :, None]
+            cb, cr = cap[:, :, 0].any(1), cap[:, :, 1].any(1)
+            new = ~term & (cb | cr)
+            blue |= new & cb & ~cr
+            red |= new & cr & ~cb
+            term |= new
+        trunc = ~term & (self.tick >= sc.max_ticks)
+        end = active & (term | trunc)
+        out = np.where(blue, BLUE_WIN, np.where(red, RED_WIN, DRAW)).astype(np.int8)
+        self.outcome = np.where(end, out, self.outcome).astype(np.int8)
+        self.terminated |= active & term
+        self.truncated |= active & trunc
+        self.done |= end

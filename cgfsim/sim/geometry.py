@@ -1,0 +1,110 @@
+"""Per-map precomputed tables: line of sight and path distance between every pair of cells.
+
+Built once per distinct map (and cached by the map's bytes), so a tick's line
+of sight for every unit pair is one gather instead of a ray march, and doctrine
+path-finding is one gather per neighbour. For a 24x24 map each table is
+576 x 576 (331k entries).
+
+Line of sight between two cells is clear when no cell strictly between them
+blocks sight (obstacle or forest). The cells between are those whose centres
+are nearest to 2*max(|dr|, |dc|) evenly spaced points on the segment between
+the two cell centres; the result is made symmetric by requiring the ray to be
+clear in both directions. Pairs further apart than the longest sight or
+weapon range of any unit type (:data:`cgfsim.sim.units.MAX_RANGE`) are marked
+not visible: no unit could use them anyway.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+
+import numpy as np
+
+from cgfsim.sim.terrain import BLOCKS_SIGHT, PASSABLE
+from cgfsim.sim.units import MAX_RANGE
+
+UNREACHABLE = np.int16(32767)
+_cache: dict[tuple[str, str], np.ndarray] = {}
+
+
+def _cached(kind: str, maps: np.ndarray, build: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+    key = (kind, hashlib.blake2b(maps.tobytes() + str(maps.shape).encode(), digest_size=16).hexdigest())
+    if key not in _cache:
+        out = np.stack([build(m) for m in maps])
+        out.setflags(write=False)
+        _cache[key] = out
+    return _cache[key]
+
+
+def _ray_offsets(radius: int) -> list[tuple[int, int, np.ndarray]]:
+    """(dr, dc, intermediate relative cells (k, 2)) for every offset within ``radius``."""
+    out = []
+    for dr in range(-radius, radius + 1):
+        for dc in range(-radius, radius + 1):
+            if dr * dr + dc * dc > radius * radius or (dr == 0 and dc == 0):
+                continue
+            n = 2 * max(abs(dr), abs(dc))
+            t = np.arange(1, n) / n
+            cells = np.floor(np.stack([t * dr, t * dc], 1) + 0.5).astype(np.int64)
+            keep = ~(((cells[:, 0] == 0) & (cells[:, 1] == 0))
+                     | ((cells[:, 0] == dr) & (cells[:, 1] == dc)))
+            out.append((dr, dc, np.unique(cells[keep], axis=0)))
+    return out
+
+
+_OFFSETS = _ray_offsets(MAX_RANGE)
+
+
+def los_table_one(grid: np.ndarray) -> np.ndarray:
+    h, w = grid.shape
+    c = h * w
+    block = BLOCKS_SIGHT[grid]
+    los = np.zeros((c, c), dtype=bool)
+    rr, cc = np.mgrid[0:h, 0:w]
+    for dr, dc, mid in _OFFSETS:
+        tr, tc = rr + dr, cc + dc
+        ok = (tr >= 0) & (tr < h) & (tc >= 0) & (tc < w)
+        if not ok.any():
+            continue
+        sr, sc = rr[ok], cc[ok]
+        clear = np.ones(sr.shape, dtype=bool)
+        for mr, mc in mid:
+            clear &= ~block[sr + mr, sc + mc]
+        los[sr * w + sc, (sr + dr) * w + (sc + dc)] = clear
+    los &= los.T
+    np.fill_diagonal(los, True)
+    return los
+
+
+def path_table_one(grid: np.ndarray) -> np.ndarray:
+    """All-pairs 4-connected path length through passable cells (int16, UNREACHABLE if none)."""
+    h, w = grid.shape
+    c = h * w
+    passable = PASSABLE[grid]
+    dist = np.full((c, h, w), UNREACHABLE, dtype=np.int16)
+    frontier = np.eye(c, dtype=bool).reshape(c, h, w) & passable[None]
+    seen = frontier.copy()
+    d = 0
+    while frontier.any():
+        dist[frontier] = d
+        nxt = np.zeros_like(frontier)
+        nxt[:, 1:] |= frontier[:, :-1]
+        nxt[:, :-1] |= frontier[:, 1:]
+        nxt[:, :, 1:] |= frontier[:, :, :-1]
+        nxt[:, :, :-1] |= frontier[:, :, 1:]
+        nxt &= passable[None] & ~seen
+        seen |= nxt
+        frontier = nxt
+        d += 1
+    return dist.reshape(c, c)
+
+
+def los_tables(maps: np.ndarray) -> np.ndarray:
+    """(M, C, C) bool line-of-sight tables for a pool of maps."""
+    return _cached("los", maps, los_table_one)
+
+
+def path_tables(maps: np.ndarray) -> np.ndarray:
+    """(M, C, C) int16 path distances; built lazily (doctrines use it)."""
+    return _cached("path", maps, path_table_one)
