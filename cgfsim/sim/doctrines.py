@@ -14,7 +14,7 @@ last saw them; enemy deaths are known because every kill happens in sight.
 | flank    | fire when possible, else swing wide (even slots left, odd right), then assault|
 | retreat  | assault while healthy; a unit below half hp, or all when the side is below    |
 |          | 40% strength, falls back to its start zone and takes cover                    |
-| ambush   | take cover and hold fire until an enemy is within 3 cells or the unit is hit  |
+| ambush   | take cover and hold fire until an enemy is within 4 cells or the unit is hit  |
 | random   | uniform random actions from the world's own counter-based stream              |
 
 Movement follows precomputed shortest paths (:func:`cgfsim.sim.geometry.path_tables`),
@@ -47,17 +47,13 @@ class _View:
         own = slice(0, nb) if side == 0 else slice(nb, e.U)
         en = slice(nb, e.U) if side == 0 else slice(0, nb)
         self.own, self.en = own, en
-        self.d2 = e.d2 if side == 0 else e.d2.transpose(0, 2, 1)
-        self.los = e.los if side == 0 else e.los.transpose(0, 2, 1)
+        self.d2 = e.d2 if side == 0 else e.d2_r
         self.alive = e.alive[:, own]
         self.y, self.x = e.y[:, own].astype(np.int64), e.x[:, own].astype(np.int64)
         self.cell = self.y * e.W + self.x
-        seen = e.visible[:, en]
-        engage = (self.d2 <= e.range2[own][None, :, None]) & (
-            self.los | e.indirect[own][None, :, None]) & seen[:, None, :]
         ready = self.alive & (e.cooldown[:, own] == 0) & (e.ammo[:, own] > 0)
-        self.engage = engage
-        self.can_fire = ready & engage.any(-1)
+        self.engage = e.engage_b if side == 0 else e.engage_r
+        self.can_fire = ready & e.has_target[:, own]
         # Known enemies: alive and seen at least once this episode, at their last seen cell.
         self.known = e.alive[:, en] & (e.last_tick[:, en] >= 0)
         self.enemy_cell = e.last_y[:, en].astype(np.int64) * e.W + e.last_x[:, en]
@@ -72,24 +68,28 @@ class _View:
         """(B, n) goal cell: the objective, or the enemy's start zone when there is none."""
         e = self.e
         rect = e.obj_rect[0] if e.n_obj else _enemy_zone(e, self.side)
-        return np.broadcast_to(_zone_goal(e, tuple(int(v) for v in rect))[e.map_id][:, None],
-                               (e.B, self.n))
+        return np.broadcast_to(
+            _zone_goal(e, tuple(int(v) for v in rect))[e.map_id][:, None], (e.B, self.n)
+        )
 
     def goal_home(self) -> np.ndarray:
         e = self.e
-        return np.broadcast_to(_zone_goal(e, _enemy_zone(e, 1 - self.side))[e.map_id][:, None],
-                               (e.B, self.n))
+        return np.broadcast_to(
+            _zone_goal(e, _enemy_zone(e, 1 - self.side))[e.map_id][:, None], (e.B, self.n)
+        )
 
     def goal_enemy(self) -> tuple[np.ndarray, np.ndarray]:
         """(B, n) cell of the nearest known enemy by path, and whether there is one."""
         e = self.e
         mid = e.map_id.astype(np.int64)[:, None, None]
-        dist = e.path.reshape(-1)[(mid * e.n_cells + self.cell[:, :, None]) * e.n_cells
-                                  + self.enemy_cell[:, None, :]].astype(np.int32)
+        dist = e.path.reshape(-1)[
+            (mid * e.n_cells + self.cell[:, :, None]) * e.n_cells + self.enemy_cell[:, None, :]
+        ].astype(np.int32)
         dist = np.where(self.known[:, None, :], dist, np.iinfo(np.int32).max)
         j = dist.argmin(-1)
         return np.take_along_axis(self.enemy_cell, j, 1), self.known.any(1)[:, None].repeat(
-            self.n, 1)
+            self.n, 1
+        )
 
     def move_to(self, goal: np.ndarray) -> np.ndarray:
         """One step along a shortest path to ``goal`` (B, n); stay when there or unreachable."""
@@ -171,7 +171,7 @@ def defend(e: Engine, side: int) -> np.ndarray:
     else:
         x0, y0, x1, y1 = _enemy_zone(e, 1 - side)
     inside = (v.x >= x0) & (v.x <= x1) & (v.y >= y0) & (v.y <= y1)
-    goal = (v.goal_objective() if e.n_obj else v.goal_home())
+    goal = v.goal_objective() if e.n_obj else v.goal_home()
     return v.fill(np.where(inside, A.TAKE_COVER, v.move_to(goal)))
 
 
@@ -205,8 +205,13 @@ def _nearest_passable(e: Engine, y: np.ndarray, x: np.ndarray) -> np.ndarray:
     if ok.all():
         return cell
     # fall back to the objective goal for impassable waypoints
-    return np.where(ok, cell, _zone_goal(e, tuple(int(c) for c in (
-        e.obj_rect[0] if e.n_obj else (0, 0, e.W - 1, e.H - 1))))[e.map_id][:, None])
+    return np.where(
+        ok,
+        cell,
+        _zone_goal(
+            e, tuple(int(c) for c in (e.obj_rect[0] if e.n_obj else (0, 0, e.W - 1, e.H - 1)))
+        )[e.map_id][:, None],
+    )
 
 
 def retreat(e: Engine, side: int) -> np.ndarray:
@@ -221,7 +226,7 @@ def retreat(e: Engine, side: int) -> np.ndarray:
     return np.where(weak, back, v.fill(attack))
 
 
-def ambush(e: Engine, side: int, trigger_d2: int = 9) -> np.ndarray:
+def ambush(e: Engine, side: int, trigger_d2: int = 16) -> np.ndarray:
     v = _View(e, side)
     close = (v.engage & (v.d2 <= trigger_d2)).any(-1)
     hurt = v.hp_frac < 1.0
@@ -246,8 +251,12 @@ DOCTRINES: dict[str, Doctrine] = {
     "ambush": ambush,
     "random": random,
 }
-ALIASES = {"assault-nearest": "assault", "advance-to-objective": "advance",
-           "defend-objective": "defend", "retreat-when-weakened": "retreat"}
+ALIASES = {
+    "assault-nearest": "assault",
+    "advance-to-objective": "advance",
+    "defend-objective": "defend",
+    "retreat-when-weakened": "retreat",
+}
 
 
 def get_doctrine(name: str) -> Doctrine:

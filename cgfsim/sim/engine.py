@@ -26,7 +26,7 @@ import numpy as np
 from cgfsim.sim import actions as A
 from cgfsim.sim import rules
 from cgfsim.sim import units as U
-from cgfsim.sim.geometry import los_tables, path_tables
+from cgfsim.sim.geometry import pair_tables, path_tables
 from cgfsim.sim.rng import STREAM_FIRE, STREAM_MAP, STREAM_PLACE, draw, draw_u16
 from cgfsim.sim.scenario import RewardWeights, Scenario
 from cgfsim.sim.terrain import CONCEALS, COVER, MAX_COVER, MOVE_COST, MP_CAP, PASSABLE
@@ -50,8 +50,13 @@ class StepResult:
 class Engine:
     """B worlds of one scenario. ``combat`` overrides the scenario's fire mode."""
 
-    def __init__(self, scenario: Scenario, batch_size: int, seed: int | Sequence[int] = 0,
-                 combat: str | None = None) -> None:
+    def __init__(
+        self,
+        scenario: Scenario,
+        batch_size: int,
+        seed: int | Sequence[int] = 0,
+        combat: str | None = None,
+    ) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         combat = combat or scenario.combat
@@ -66,7 +71,7 @@ class Engine:
         self.n_cells = self.H * self.W
         self.maps = sc.maps
         self.n_maps = len(sc.maps)
-        self.los_flat = los_tables(sc.maps).reshape(-1)
+        self.pair_flat = pair_tables(sc.maps).reshape(-1)
         self._path: np.ndarray | None = None
         flat_maps = sc.maps.reshape(self.n_maps, -1)
         self.passable_flat = PASSABLE[flat_maps].reshape(-1)
@@ -87,8 +92,9 @@ class Engine:
         self.indirect = U.INDIRECT[t]
         self.n_act = np.where(self.side == 0, A.n_actions(self.nr), A.n_actions(self.nb))
         self.present = sc.present
-        self._w_rewards = np.array([[getattr(r, k) for k in REWARD_TERMS] for r in sc.rewards],
-                                   dtype=np.float32)  # (2, T)
+        self._w_rewards = np.array(
+            [[getattr(r, k) for k in REWARD_TERMS] for r in sc.rewards], dtype=np.float32
+        )  # (2, T)
         self.obj_rect = np.array([o.rect for o in sc.objectives], dtype=np.int16).reshape(-1, 4)
         self.obj_hold = np.array([o.hold_ticks for o in sc.objectives], dtype=np.int32)
         self.obj_cap = np.array([o.capturable_by for o in sc.objectives], dtype=bool).reshape(-1, 2)
@@ -128,9 +134,18 @@ class Engine:
         self.stat_hits = np.zeros((B, 2), np.int32)
         self.stat_damage = np.zeros((B, 2), np.float32)
         self.stat_kills = np.zeros((B, 2), np.int32)
+        # Per-tick pair tables (see _update_sight): blue-major and red-major copies.
         self.d2 = np.zeros((B, self.nb, self.nr), np.int32)
         self.los = np.zeros((B, self.nb, self.nr), bool)
+        self.d2_r = np.zeros((B, self.nr, self.nb), np.int32)
+        self.los_r = np.zeros((B, self.nr, self.nb), bool)
+        self.engage_b = np.zeros((B, self.nb, self.nr), bool)  # blue i can engage red j
+        self.engage_r = np.zeros((B, self.nr, self.nb), bool)  # red j can engage blue i
+        self.nearest = np.zeros((B, Un), np.int64)  # nearest engageable enemy (side-local slot)
+        self.has_target = np.zeros((B, Un), bool)
         self._rewards = np.zeros((B, 2), np.float32)
+        self._occ = np.full(B * self.n_cells + 1, -1, np.int16)  # scratch grids for moves
+        self._claim = np.full(B * self.n_cells + 1, -1, np.int16)
         self.reset(seeds=seed)
 
     # ------------------------------------------------------------------ helpers
@@ -149,7 +164,9 @@ class Engine:
         dead = self.present[None] & ~self.alive
         return np.stack([dead[:, : self.nb].sum(1), dead[:, self.nb :].sum(1)], 1)
 
-    def _seeds_array(self, seeds: int | Sequence[int] | np.ndarray | None, n: int) -> np.ndarray | None:
+    def _seeds_array(
+        self, seeds: int | Sequence[int] | np.ndarray | None, n: int
+    ) -> np.ndarray | None:
         if seeds is None:
             return None
         if np.isscalar(seeds):
@@ -160,8 +177,9 @@ class Engine:
         return arr.astype(np.uint64)
 
     # ------------------------------------------------------------------ reset
-    def reset(self, mask: np.ndarray | None = None,
-              seeds: int | Sequence[int] | np.ndarray | None = None) -> None:
+    def reset(
+        self, mask: np.ndarray | None = None, seeds: int | Sequence[int] | np.ndarray | None = None
+    ) -> None:
         """Start a new episode in the masked worlds (all when ``mask`` is None).
 
         ``seeds``: an int s gives the reset worlds keys s, s+1, ...; a sequence one key each.
@@ -227,20 +245,39 @@ class Engine:
 
     # ------------------------------------------------------------------ sight
     def _update_sight(self, idx: np.ndarray | None = None) -> None:
-        """Recompute pair geometry and fog of war (for the worlds in ``idx``, or all)."""
+        """Recompute pair geometry, fog of war and engagement (worlds in ``idx``, or all).
+
+        Done once per tick after movement; fire, doctrines and action masks of
+        the next tick all read these arrays instead of recomputing them.
+        """
         sl = slice(None) if idx is None else idx
         y, x, alive, mid = self.y[sl], self.x[sl], self.alive[sl], self.map_id[sl]
-        d2, los = rules.pair_geometry(y, x, self.nb, self.W, self.n_cells, mid, self.los_flat)
-        conceal = self.conceal_flat[mid[:, None].astype(np.int64) * self.n_cells
-                                    + y.astype(np.int64) * self.W + x]
         nb = self.nb
-        seen_red = rules.seen_by(d2, los, alive[:, :nb], alive[:, nb:], self.sight2[:nb],
-                                 conceal[:, nb:])
-        seen_blue = rules.seen_by(d2.transpose(0, 2, 1), los.transpose(0, 2, 1), alive[:, nb:],
-                                  alive[:, :nb], self.sight2[nb:], conceal[:, :nb])
+        d2, los = rules.pair_geometry(y, x, nb, self.W, self.n_cells, mid, self.pair_flat)
+        d2_r = np.ascontiguousarray(d2.transpose(0, 2, 1))
+        los_r = np.ascontiguousarray(los.transpose(0, 2, 1))
+        conceal = self.conceal_flat[
+            mid[:, None].astype(np.int64) * self.n_cells + y.astype(np.int64) * self.W + x
+        ]
+        seen_red = rules.seen_by(
+            d2_r, los_r, alive[:, :nb], alive[:, nb:], self.sight2[:nb], conceal[:, nb:]
+        )
+        seen_blue = rules.seen_by(
+            d2, los, alive[:, nb:], alive[:, :nb], self.sight2[nb:], conceal[:, :nb]
+        )
+        eb, nrst_b, has_b = rules.engagement(
+            d2, los, seen_red, self.range2[:nb], self.indirect[:nb]
+        )
+        er, nrst_r, has_r = rules.engagement(
+            d2_r, los_r, seen_blue, self.range2[nb:], self.indirect[nb:]
+        )
         vis = np.concatenate([seen_blue, seen_red], 1)
         tick = self.tick[sl]
         self.d2[sl], self.los[sl], self.visible[sl] = d2, los, vis
+        self.d2_r[sl], self.los_r[sl] = d2_r, los_r
+        self.engage_b[sl], self.engage_r[sl] = eb, er
+        self.nearest[sl] = np.concatenate([nrst_b, nrst_r], 1)
+        self.has_target[sl] = np.concatenate([has_b, has_r], 1)
         self.last_y[sl] = np.where(vis, y, self.last_y[sl])
         self.last_x[sl] = np.where(vis, x, self.last_x[sl])
         self.last_tick[sl] = np.where(vis, tick[:, None], self.last_tick[sl])
@@ -249,14 +286,18 @@ class Engine:
     def check_actions(self, act: np.ndarray) -> np.ndarray:
         act = np.asarray(act)
         if act.shape != (self.B, self.U):
-            raise ValueError(f"actions must have shape (B={self.B}, units={self.U}), got {act.shape}")
+            raise ValueError(
+                f"actions must have shape (B={self.B}, units={self.U}), got {act.shape}"
+            )
         if not np.issubdtype(act.dtype, np.integer):
             raise ValueError(f"actions must be integers, got dtype {act.dtype}")
         bad = (act < 0) | (act >= self.n_act[None])
         if bad.any():
             b, u = np.argwhere(bad)[0]
-            raise ValueError(f"action {act[b, u]} of unit slot {u} in world {b} is out of range "
-                             f"0..{self.n_act[u] - 1}")
+            raise ValueError(
+                f"action {act[b, u]} of unit slot {u} in world {b} is out of range "
+                f"0..{self.n_act[u] - 1}"
+            )
         return act.astype(np.int64, copy=False)
 
     def step(self, actions: np.ndarray) -> StepResult:
@@ -269,36 +310,56 @@ class Engine:
 
         # ---- fire phase (state at the start of the tick)
         can_fire = alive0 & (self.cooldown == 0) & (self.ammo > 0)
-        tb = rules.choose_targets(act[:, :nb], can_fire[:, :nb], self.d2, self.los,
-                                  self.visible[:, nb:], self.range2[:nb], self.indirect[:nb])
-        tr = rules.choose_targets(act[:, nb:], can_fire[:, nb:], self.d2.transpose(0, 2, 1),
-                                  self.los.transpose(0, 2, 1), self.visible[:, :nb],
-                                  self.range2[nb:], self.indirect[nb:])
+        tb = rules.choose_targets(
+            act[:, :nb],
+            can_fire[:, :nb],
+            self.engage_b,
+            self.nearest[:, :nb],
+            self.has_target[:, :nb],
+        )
+        tr = rules.choose_targets(
+            act[:, nb:],
+            can_fire[:, nb:],
+            self.engage_r,
+            self.nearest[:, nb:],
+            self.has_target[:, nb:],
+        )
         tgt = np.concatenate([np.where(tb >= 0, tb + nb, -1), tr], 1)  # global slot, -1 none
         shoots = tgt >= 0
         tg = np.where(shoots, tgt, 0)
-        d2 = np.concatenate([np.take_along_axis(self.d2, tb.clip(0)[..., None], 2)[..., 0],
-                             np.take_along_axis(self.d2.transpose(0, 2, 1), tr.clip(0)[..., None],
-                                                2)[..., 0]], 1)
+        d2 = np.concatenate(
+            [
+                np.take_along_axis(self.d2, tb.clip(0)[..., None], 2)[..., 0],
+                np.take_along_axis(self.d2_r, tr.clip(0)[..., None], 2)[..., 0],
+            ],
+            1,
+        )
         ty_, tx_ = np.take_along_axis(self.y, tg, 1), np.take_along_axis(self.x, tg, 1)
         cover = self.cover_flat[mcell + ty_.astype(np.int64) * W + tx_]
         cover = np.minimum(cover + np.take_along_axis(self.covered, tg, 1), MAX_COVER)
         p = self.hit[self.utype[None, :], cover, d2]
         dmg_full = U.DAMAGE[self.utype[None, :], self.utype[tg]]
         if self.stochastic:
-            r = draw_u16(self.key[:, None], self.episode[:, None], self.tick[:, None],
-                         np.arange(self.U)[None, :], STREAM_FIRE)
+            r = draw_u16(
+                self.key[:, None],
+                self.episode[:, None],
+                self.tick[:, None],
+                np.arange(self.U)[None, :],
+                STREAM_FIRE,
+            )
             hit = shoots & (r < p)
             dmg = np.where(hit, dmg_full, np.float32(0))
         else:
             hit = shoots & (p > 0)
-            dmg = np.where(shoots, dmg_full * p.astype(np.float32) / np.float32(U.P_ONE),
-                           np.float32(0)).astype(np.float32)
+            dmg = np.where(
+                shoots, dmg_full * p.astype(np.float32) / np.float32(U.P_ONE), np.float32(0)
+            ).astype(np.float32)
         flat_t = (np.arange(self.B)[:, None] * self.U + tg).ravel()
         taken = np.bincount(flat_t, weights=dmg.ravel(), minlength=self.B * self.U)
         taken = taken.reshape(self.B, self.U).astype(np.float32)
-        frac = np.bincount(flat_t, weights=(dmg / self.max_hp[tg]).ravel(),
-                           minlength=self.B * self.U).reshape(self.B, self.U)
+        frac = np.bincount(
+            flat_t, weights=(dmg / self.max_hp[tg]).ravel(), minlength=self.B * self.U
+        ).reshape(self.B, self.U)
         self.hp = np.maximum(self.hp - taken, np.float32(0))
         killed = self.alive & (self.hp <= 0) & active[:, None]
         self.alive &= ~killed
@@ -310,7 +371,7 @@ class Engine:
         self.shot_damage[:] = dmg
 
         # ---- move phase
-        alive = self.alive
+        alive = self.alive & active[:, None]  # finished worlds are frozen
         is_move = (act >= A.NORTH) & (act <= A.WEST) & alive
         ny = self.y + A.DY[np.minimum(act, 6)]
         nx = self.x + A.DX[np.minimum(act, 6)]
@@ -318,7 +379,9 @@ class Engine:
         ncell = mcell + np.clip(ny, 0, self.H - 1).astype(np.int64) * W + np.clip(nx, 0, W - 1)
         cost = self.cost_flat[ncell]
         want = is_move & inside & self.passable_flat[ncell] & (self.mp >= cost)
-        moved = rules.resolve_moves(self.y, self.x, alive, want, ny, nx, W)
+        moved = rules.resolve_moves(
+            self.y, self.x, self.alive, want, ny, nx, W, self.n_cells, self._occ, self._claim
+        )
         self.y = np.where(moved, ny, self.y).astype(np.int16)
         self.x = np.where(moved, nx, self.x).astype(np.int16)
         self.mp = np.where(moved, self.mp - cost, self.mp).astype(np.int8)
@@ -327,17 +390,17 @@ class Engine:
         # ---- upkeep (running worlds only)
         run = active[:, None]
         self.mp = np.where(run, np.minimum(self.mp + self.speed, MP_CAP), self.mp).astype(np.int8)
-        self.cooldown = np.where(run, np.maximum(self.cooldown - 1, 0), self.cooldown).astype(np.int8)
+        self.cooldown = np.where(run, np.maximum(self.cooldown - 1, 0), self.cooldown).astype(
+            np.int8
+        )
         self.tick += active
         self._update_sight()
 
         # ---- tallies, objectives, victory, rewards
-        side_of_shooter = self.side[None, :]
-        for s in (0, 1):
-            mine = side_of_shooter == s
-            self.stat_shots[:, s] += (shoots & mine).sum(1)
-            self.stat_hits[:, s] += (hit & mine).sum(1)
-            self.stat_damage[:, s] += np.where(mine, dmg, 0).sum(1)
+        for s, sl in ((0, slice(0, nb)), (1, slice(nb, self.U))):
+            self.stat_shots[:, s] += np.count_nonzero(shoots[:, sl], axis=1)
+            self.stat_hits[:, s] += np.count_nonzero(hit[:, sl], axis=1)
+            self.stat_damage[:, s] += dmg[:, sl].sum(1)
         kills_on = np.stack([killed[:, nb:].sum(1), killed[:, :nb].sum(1)], 1)  # kills BY side
         self.stat_kills += kills_on
         dealt = np.stack([frac[:, nb:].sum(1), frac[:, :nb].sum(1)], 1)
@@ -347,11 +410,28 @@ class Engine:
         out = self.outcome
         won = np.stack([out == BLUE_WIN, out == RED_WIN], 1) & ended[:, None]
         drawn = ((out == DRAW) & ended)[:, None].repeat(2, 1)
-        terms = np.stack([dealt, dealt[:, ::-1], kills_on, kills_on[:, ::-1], holding,
-                          won, won[:, ::-1], drawn, np.ones_like(dealt)], -1).astype(np.float32)
+        terms = np.stack(
+            [
+                dealt,
+                dealt[:, ::-1],
+                kills_on,
+                kills_on[:, ::-1],
+                holding,
+                won,
+                won[:, ::-1],
+                drawn,
+                np.ones_like(dealt),
+            ],
+            -1,
+        ).astype(np.float32)
         self._rewards = (terms * self._w_rewards[None]).sum(-1) * active[:, None]
-        return StepResult(self._rewards.astype(np.float32), ended, self.terminated & ended,
-                          self.truncated & ended, self.outcome)
+        return StepResult(
+            self._rewards.astype(np.float32),
+            ended,
+            self.terminated & ended,
+            self.truncated & ended,
+            self.outcome,
+        )
 
     def _update_objectives(self, active: np.ndarray) -> np.ndarray:
         """Advance hold counters; returns (B, 2) objectives held this tick per side."""

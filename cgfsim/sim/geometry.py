@@ -29,7 +29,10 @@ _cache: dict[tuple[str, str], np.ndarray] = {}
 
 
 def _cached(kind: str, maps: np.ndarray, build: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
-    key = (kind, hashlib.blake2b(maps.tobytes() + str(maps.shape).encode(), digest_size=16).hexdigest())
+    key = (
+        kind,
+        hashlib.blake2b(maps.tobytes() + str(maps.shape).encode(), digest_size=16).hexdigest(),
+    )
     if key not in _cache:
         out = np.stack([build(m) for m in maps])
         out.setflags(write=False)
@@ -47,8 +50,10 @@ def _ray_offsets(radius: int) -> list[tuple[int, int, np.ndarray]]:
             n = 2 * max(abs(dr), abs(dc))
             t = np.arange(1, n) / n
             cells = np.floor(np.stack([t * dr, t * dc], 1) + 0.5).astype(np.int64)
-            keep = ~(((cells[:, 0] == 0) & (cells[:, 1] == 0))
-                     | ((cells[:, 0] == dr) & (cells[:, 1] == dc)))
+            keep = ~(
+                ((cells[:, 0] == 0) & (cells[:, 1] == 0))
+                | ((cells[:, 0] == dr) & (cells[:, 1] == dc))
+            )
             out.append((dr, dc, np.unique(cells[keep], axis=0)))
     return out
 
@@ -103,6 +108,19 @@ def path_table_one(grid: np.ndarray) -> np.ndarray:
 def los_tables(maps: np.ndarray) -> np.ndarray:
     """(M, C, C) bool line-of-sight tables for a pool of maps."""
     return _cached("los", maps, los_table_one)
+
+
+def pair_table_one(grid: np.ndarray) -> np.ndarray:
+    """(C, C) int16 ``d2 * 2 + los``: squared distance and line of sight in one gather."""
+    h, w = grid.shape
+    rr, cc = np.divmod(np.arange(h * w), w)
+    d2 = (rr[:, None] - rr[None, :]) ** 2 + (cc[:, None] - cc[None, :]) ** 2
+    return (d2 * 2 + los_table_one(grid)).astype(np.int16)
+
+
+def pair_tables(maps: np.ndarray) -> np.ndarray:
+    """(M, C, C) int16 packed distance/sight tables, the engine's per-tick lookup."""
+    return _cached("pair", maps, pair_table_one)
 
 
 def path_tables(maps: np.ndarray) -> np.ndarray:

@@ -24,69 +24,151 @@ from cgfsim.sim.terrain import CONCEAL_D2
 
 
 def pair_geometry(
-    y: np.ndarray, x: np.ndarray, nb: int, w: int, n_cells: int, map_id: np.ndarray,
-    los_flat: np.ndarray,
+    y: np.ndarray,
+    x: np.ndarray,
+    nb: int,
+    w: int,
+    n_cells: int,
+    map_id: np.ndarray,
+    pair_flat: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Squared distance and line of sight for every (blue i, red j) pair: (B, nb, nr).
 
-    ``los_flat`` is the pool's (M, C, C) table flattened, so one gather serves all pairs.
+    ``pair_flat`` is the pool's packed (M, C, C) ``d2 * 2 + los`` table
+    (:func:`cgfsim.sim.geometry.pair_tables`) flattened: one gather serves both.
     """
-    yi, xi = y[:, :nb, None].astype(np.int32), x[:, :nb, None].astype(np.int32)
-    yj, xj = y[:, None, nb:].astype(np.int32), x[:, None, nb:].astype(np.int32)
-    d2 = (yi - yj) ** 2 + (xi - xj) ** 2
+    cell = y.astype(np.int64) * w + x
     base = map_id.astype(np.int64)[:, None, None] * (n_cells * n_cells)
-    idx = base + (yi * w + xi).astype(np.int64) * n_cells + (yj * w + xj)
-    return d2, los_flat[idx]
+    v = pair_flat[base + cell[:, :nb, None] * n_cells + cell[:, None, nb:]]
+    return (v >> 1).astype(np.int32), (v & 1).astype(bool)
 
 
 def seen_by(
-    d2: np.ndarray, los: np.ndarray, alive_obs: np.ndarray, alive_tgt: np.ndarray,
-    sight2_obs: np.ndarray, concealed_tgt: np.ndarray,
+    d2_t: np.ndarray,
+    los_t: np.ndarray,
+    alive_obs: np.ndarray,
+    alive_tgt: np.ndarray,
+    sight2_obs: np.ndarray,
+    concealed_tgt: np.ndarray,
 ) -> np.ndarray:
-    """(B, n_tgt) bool: target seen by any live observer (pairs given as (B, n_obs, n_tgt))."""
-    can = los & (d2 <= sight2_obs[None, :, None]) & alive_obs[:, :, None]
-    can &= ~concealed_tgt[:, None, :] | (d2 <= CONCEAL_D2)
-    return can.any(1) & alive_tgt
+    """(B, n_tgt) bool: target seen by any live observer.
+
+    Pairs come target-major, (B, n_tgt, n_obs), so the reduction runs over the
+    trailing axis (see :func:`any_last`).
+    """
+    can = los_t & (d2_t <= sight2_obs[None, None, :]) & alive_obs[:, None, :]
+    can &= ~concealed_tgt[:, :, None] | (d2_t <= CONCEAL_D2)
+    return any_last(can) & alive_tgt
+
+
+def engagement(
+    d2: np.ndarray,
+    los: np.ndarray,
+    tgt_seen: np.ndarray,
+    range2: np.ndarray,
+    indirect: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Who can engage whom this tick, shooter-major (B, n_s, n_t); also the nearest target.
+
+    A target is engageable when its side sees it (fog of war), it is within
+    weapon range and the shooter has its own line of sight, unless the
+    shooter fires indirectly. Ties for the nearest go to the lower slot.
+    Computed once per tick and shared by fire resolution, doctrines and masks.
+    """
+    engage = (d2 <= range2[None, :, None]) & (los | indirect[None, :, None])
+    engage &= tgt_seen[:, None, :]
+    nearest = np.where(engage, d2, np.iinfo(np.int32).max).argmin(-1)
+    return engage, nearest, any_last(engage)
 
 
 def choose_targets(
-    act: np.ndarray, can_fire: np.ndarray, d2: np.ndarray, los: np.ndarray,
-    tgt_alive_seen: np.ndarray, range2: np.ndarray, indirect: np.ndarray,
+    act: np.ndarray,
+    can_fire: np.ndarray,
+    engage: np.ndarray,
+    nearest: np.ndarray,
+    has_target: np.ndarray,
 ) -> np.ndarray:
-    """Target slot per shooter (B, n_s), -1 for none; pairs (B, n_s, n_t) from the shooter's side."""
-    engage = (d2 <= range2[None, :, None]) & (los | indirect[None, :, None])
-    engage &= tgt_alive_seen[:, None, :]
-    n_t = d2.shape[2]
-    big = np.iinfo(np.int32).max
-    nearest = np.where(engage, d2, big).argmin(-1)
-    has_any = engage.any(-1)
+    """Target slot per shooter (B, n_s), -1 for none, from the tick's engagement tables."""
+    n_t = engage.shape[2]
     at = np.clip(act - A.FIRE_AT, 0, n_t - 1)
     at_ok = np.take_along_axis(engage, at[..., None], -1)[..., 0] & (act >= A.FIRE_AT)
-    tgt = np.where((act == A.FIRE_NEAREST) & has_any, nearest, -1)
+    tgt = np.where((act == A.FIRE_NEAREST) & has_target, nearest, -1)
     tgt = np.where(at_ok, at, tgt)
     return np.where(can_fire, tgt, -1).astype(np.int32)
 
 
+def any_last(a: np.ndarray) -> np.ndarray:
+    """``a.any(-1)`` for bool arrays, fast when the last axis is a multiple of 8.
+
+    numpy's reduction over a short trailing axis is slow; viewing 8 bools as
+    one uint64 turns it into a handful of word comparisons.
+    """
+    n = a.shape[-1]
+    if n % 8 == 0 and a.dtype == np.bool_:
+        v = np.ascontiguousarray(a).view(np.uint64)
+        if n == 8:
+            return v[..., 0] != 0
+        return np.bitwise_or.reduce(v, axis=-1) != 0
+    return a.any(-1)
+
+
 def resolve_moves(
-    y: np.ndarray, x: np.ndarray, alive: np.ndarray, want: np.ndarray, ty: np.ndarray,
-    tx: np.ndarray, w: int,
+    y: np.ndarray,
+    x: np.ndarray,
+    alive: np.ndarray,
+    want: np.ndarray,
+    ty: np.ndarray,
+    tx: np.ndarray,
+    w: int,
+    n_cells: int,
+    occ: np.ndarray,
+    claim: np.ndarray,
 ) -> np.ndarray:
-    """Which of the wanted moves happen under the bounce rule: (B, U) bool."""
-    cur = y.astype(np.int32) * w + x
-    tgt_m = ty.astype(np.int32) * w + tx
-    moving = want.copy()
-    live_pair = alive[:, :, None] & alive[:, None, :]
-    n = y.shape[1]
-    np.einsum("bii->bi", live_pair)[...] = False  # a unit never conflicts with itself
-    # swap: i moves into j's cell while j moves into i's cell
-    swap = ((tgt_m[:, :, None] == cur[:, None, :]) & (tgt_m[:, None, :] == cur[:, :, None])
-            & live_pair)
-    for _ in range(n + 1):
-        tgt = np.where(moving, tgt_m, cur)
-        clash = ((tgt[:, :, None] == tgt[:, None, :]) & live_pair).any(-1)
-        swapped = (swap & moving[:, :, None] & moving[:, None, :]).any(-1)
-        bad = moving & (clash | swapped)
-        if not bad.any():
+    """Which of the wanted moves happen under the bounce rule: (B, U) bool.
+
+    ``occ`` and ``claim`` are scratch grids of B * n_cells + 1 int16 filled with -1
+    (returned that way): who stands on each cell at the start of the move
+    phase, and who claims it. Lookups in them replace (B, U, U) pairwise
+    comparisons. Claims are settled once (all claimants of a contested cell
+    and both units of a swap bounce); then moves into cells whose occupant
+    stays are cancelled until nothing changes, so a bounced unit blocks the
+    one behind it.
+    """
+    b, n = y.shape
+    mov = want.ravel().copy()
+    fm = np.flatnonzero(mov)  # movers, flat (world * n + slot)
+    if fm.size == 0:
+        return mov.reshape(b, n)
+    base = np.repeat(np.arange(b, dtype=np.int64) * n_cells, n)
+    cur = base + y.ravel().astype(np.int64) * w + x.ravel()
+    dummy = occ.size - 1  # dead units all "stand" on a dummy cell past the grid
+    cur_live = np.where(alive.ravel(), cur, dummy)
+    slot = np.tile(np.arange(n, dtype=np.int16), b)
+    occ[cur_live] = slot
+    occ[dummy] = -1
+    t = base[fm] + ty.ravel()[fm].astype(np.int64) * w + tx.ravel()[fm]
+    mi = slot[fm]
+    # Contested cells: scatter claims, read back; any mismatch means several claimants.
+    claim[t] = mi
+    lost = claim[t] != mi
+    claim[t[lost]] = -2
+    contested = claim[t] == -2
+    claim[t] = -1
+    j = occ[t].astype(np.int64)  # unit standing on my target at the start, -1 if none
+    occ[cur_live] = -1
+    has_j = j >= 0
+    fj = fm - mi + np.where(has_j, j, 0)  # flat index of that unit
+    tgt_all = np.full(b * n, -1, np.int64)
+    tgt_all[fm] = t
+    swap = has_j & mov[fj] & (tgt_all[fj] == cur[fm])
+    bad = contested | swap
+    mov[fm[bad]] = False
+    # Moves into a cell whose occupant stays fail, repeatedly (a bounce blocks the unit behind).
+    cand = np.flatnonzero(~bad & has_j)
+    while cand.size:
+        blocked = ~mov[fj[cand]]
+        if not blocked.any():
             break
-        moving &= ~bad
-    return moving
+        mov[fm[cand[blocked]]] = False
+        cand = cand[~blocked]
+    return mov.reshape(b, n)

@@ -1,11 +1,13 @@
 """Unit types, defined as data, and the lookup tables the engine gathers from.
 
-| type      | hp | speed | sight | range | hit near/far | dmg soft/hard | ammo | reload | notes                |
-|-----------|----|-------|-------|-------|--------------|---------------|------|--------|----------------------|
-| infantry  | 10 | 1     | 6     | 4     | 0.60/0.30    | 3 / 1         | 40   | 1      | soft                 |
-| armour    | 30 | 2     | 5     | 6     | 0.70/0.35    | 5 / 10        | 24   | 2      | armoured             |
-| recon     | 8  | 2     | 9     | 3     | 0.50/0.25    | 2 / 0         | 30   | 1      | soft, long sight     |
-| artillery | 8  | 1     | 4     | 10    | 0.35/0.25    | 8 / 5         | 12   | 3      | indirect fire        |
+| type      | hp | speed | sight | range | hit near/far | dmg soft/hard | ammo | reload |
+|-----------|----|-------|-------|-------|--------------|---------------|------|--------|
+| infantry  | 10 | 1     | 6     | 4     | 0.60/0.30    | 3 / 1         | 40   | 1      |
+| armour    | 30 | 2     | 5     | 6     | 0.70/0.35    | 5 / 10        | 24   | 2      |
+| recon     | 8  | 2     | 9     | 3     | 0.50/0.25    | 2 / 0         | 30   | 1      |
+| artillery | 8  | 1     | 4     | 10    | 0.35/0.25    | 8 / 5         | 12   | 3      |
+
+Armour is armoured (takes ``damage_hard``); artillery fires indirectly.
 
 Ranges are Euclidean, compared as integer squared distances
 (``dx*dx + dy*dy <= range*range``). Hit probability falls linearly in the
