@@ -29,8 +29,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from cgfsim.sim import actions as A
-from cgfsim.sim.geometry import UNREACHABLE
 from cgfsim.sim.rng import STREAM_DOCTRINE, draw
+from cgfsim.sim.rules import any_last
 
 if TYPE_CHECKING:
     from cgfsim.sim.engine import Engine
@@ -54,6 +54,7 @@ class _View:
         ready = self.alive & (e.cooldown[:, own] == 0) & (e.ammo[:, own] > 0)
         self.engage = e.engage_b if side == 0 else e.engage_r
         self.can_fire = ready & e.has_target[:, own]
+        self.mover = self.alive & ~self.can_fire  # units whose action is a movement decision
         # Known enemies: alive and seen at least once this episode, at their last seen cell.
         self.known = e.alive[:, en] & (e.last_tick[:, en] >= 0)
         self.enemy_cell = e.last_y[:, en].astype(np.int64) * e.W + e.last_x[:, en]
@@ -78,45 +79,76 @@ class _View:
             _zone_goal(e, _enemy_zone(e, 1 - self.side))[e.map_id][:, None], (e.B, self.n)
         )
 
-    def goal_enemy(self) -> tuple[np.ndarray, np.ndarray]:
-        """(B, n) cell of the nearest known enemy by path, and whether there is one."""
-        e = self.e
-        mid = e.map_id.astype(np.int64)[:, None, None]
-        dist = e.path.reshape(-1)[
-            (mid * e.n_cells + self.cell[:, :, None]) * e.n_cells + self.enemy_cell[:, None, :]
-        ].astype(np.int32)
-        dist = np.where(self.known[:, None, :], dist, np.iinfo(np.int32).max)
-        j = dist.argmin(-1)
-        return np.take_along_axis(self.enemy_cell, j, 1), self.known.any(1)[:, None].repeat(
-            self.n, 1
-        )
+    def goal_enemy(self, where: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(B, n) cell of the nearest known enemy by path, and whether there is one.
 
-    def move_to(self, goal: np.ndarray) -> np.ndarray:
-        """One step along a shortest path to ``goal`` (B, n); stay when there or unreachable."""
+        Searched only for the units in ``where`` (default: those that will move);
+        the others get their own cell.
+        """
         e = self.e
-        mid = e.map_id.astype(np.int64)[:, None]
-        table = e.path.reshape(-1)
-        base = mid * e.n_cells
-        best = table[(base + self.cell) * e.n_cells + goal].astype(np.int32)
+        f = np.flatnonzero(self.mover if where is None else where)
+        goal = self.cell.copy()
+        has = np.zeros(self.alive.shape, bool)
+        if f.size:
+            wb = f // self.n
+            known = self.known[wb]
+            ecell = self.enemy_cell[wb]
+            start = e.map_id.astype(np.int64)[wb] * e.n_cells + goal.ravel()[f]
+            dist = e.path.reshape(-1)[start[:, None] * e.n_cells + ecell]
+            dist = np.where(known, dist.astype(np.int32), np.int32(1 << 20))
+            goal.ravel()[f] = np.take_along_axis(ecell, dist.argmin(-1)[:, None], 1)[:, 0]
+            has.ravel()[f] = any_last(known) if known.shape[1] % 8 == 0 else known.any(-1)
+        return goal, has
+
+    def move_to(self, goal: np.ndarray, where: np.ndarray | None = None) -> np.ndarray:
+        """One step along a shortest path to ``goal`` (B, n); stay when there or unreachable.
+
+        Only the units in ``where`` (default: live units that cannot fire) are
+        routed; the rest get stay. Ties go to north, east, south, west in turn.
+        """
+        e = self.e
         act = np.full(self.cell.shape, A.STAY, np.int64)
-        for a in (A.NORTH, A.EAST, A.SOUTH, A.WEST):
-            ny, nx = self.y + A.DY[a], self.x + A.DX[a]
-            ok = (ny >= 0) & (ny < e.H) & (nx >= 0) & (nx < e.W)
-            nc = np.clip(ny, 0, e.H - 1) * e.W + np.clip(nx, 0, e.W - 1)
-            d = np.where(ok, table[(base + nc) * e.n_cells + goal], UNREACHABLE).astype(np.int32)
-            better = d < best
-            act = np.where(better, a, act)
-            best = np.where(better, d, best)
+        f = np.flatnonzero(self.mover if where is None else where)
+        if f.size == 0:
+            return act
+        table = e.path.reshape(-1)
+        mcell = e.map_id.astype(np.int64)[f // self.n] * e.n_cells
+        g = np.ascontiguousarray(goal).ravel()[f]
+        here = mcell + self.cell.ravel()[f]
+        best = table[here * e.n_cells + g]
+        nbr = _neighbours(e)[here]  # (k, 4) map-flat cells, or a sentinel row of UNREACHABLE
+        d = table[(nbr * e.n_cells) + g[:, None]]
+        k = d.argmin(-1)
+        move = np.take_along_axis(d, k[:, None], 1)[:, 0] < best
+        act.ravel()[f] = np.where(move, k + A.NORTH, A.STAY)
         return act
 
 
-_goal_cache: dict[tuple[int, tuple[int, ...]], np.ndarray] = {}
+def _neighbours(e: Engine) -> np.ndarray:
+    """(M*C, 4) map-flat neighbour cells N, E, S, W of every cell of every map.
+
+    An off-map neighbour is the cell itself, whose distance to the goal is
+    never strictly better than staying, so it needs no branch.
+    """
+    cache = e.derived
+    key = "doctrine_neighbours"
+    if key not in cache:
+        m, h, w = e.maps.shape
+        rr, cc = np.divmod(np.arange(h * w), w)
+        out = np.empty((m, h * w, 4), np.int64)
+        for k, a in enumerate((A.NORTH, A.EAST, A.SOUTH, A.WEST)):
+            ny, nx = rr + A.DY[a], cc + A.DX[a]
+            ok = (ny >= 0) & (ny < h) & (nx >= 0) & (nx < w)
+            nc = np.where(ok, np.clip(ny, 0, h - 1) * w + np.clip(nx, 0, w - 1), np.arange(h * w))
+            out[:, :, k] = np.arange(m)[:, None] * (h * w) + nc[None, :]
+        cache[key] = out.reshape(m * h * w, 4)
+    return cache[key]  # type: ignore[no-any-return]
 
 
 def _zone_goal(e: Engine, rect: tuple[int, ...]) -> np.ndarray:
     """(M,) per map: the passable cell of the zone nearest its centre."""
-    key = (id(e.maps), rect)
-    if key not in _goal_cache:
+    key = ("doctrine_zone_goal", rect)
+    if key not in e.derived:
         x0, y0, x1, y1 = rect
         cy, cx = (y0 + y1) / 2, (x0 + x1) / 2
         rr, cc = np.mgrid[0 : e.H, 0 : e.W]
@@ -127,8 +159,8 @@ def _zone_goal(e: Engine, rect: tuple[int, ...]) -> np.ndarray:
         for m in range(e.n_maps):
             dm = np.where(PASSABLE[e.maps[m]], d, np.inf)
             out[m] = int(np.argmin(dm))
-        _goal_cache[key] = out
-    return _goal_cache[key]
+        e.derived[key] = out
+    return e.derived[key]  # type: ignore[no-any-return]
 
 
 def _enemy_zone(e: Engine, side: int) -> tuple[int, int, int, int]:
@@ -218,11 +250,11 @@ def retreat(e: Engine, side: int) -> np.ndarray:
     v = _View(e, side)
     own = e.present[v.own]
     strength = (e.hp[:, v.own] * own).sum(1) / max(float((e.max_hp[v.own] * own).sum()), 1e-6)
-    weak = (v.hp_frac < 0.5) | (strength < 0.4)[:, None]
+    weak = v.alive & ((v.hp_frac < 0.5) | (strength < 0.4)[:, None])
     cell, any_known = v.goal_enemy()
     attack = v.move_to(np.where(any_known, cell, v.goal_objective()))
     home = v.goal_home()
-    back = np.where(v.cell == home, A.TAKE_COVER, v.move_to(home))
+    back = np.where(v.cell == home, A.TAKE_COVER, v.move_to(home, where=weak))
     return np.where(weak, back, v.fill(attack))
 
 

@@ -73,6 +73,8 @@ class Engine:
         self.n_maps = len(sc.maps)
         self.pair_flat = pair_tables(sc.maps).reshape(-1)
         self._path: np.ndarray | None = None
+        # Tables derived from the scenario by higher layers (doctrines, observation builders).
+        self.derived: dict[object, object] = {}
         flat_maps = sc.maps.reshape(self.n_maps, -1)
         self.passable_flat = PASSABLE[flat_maps].reshape(-1)
         self.cost_flat = MOVE_COST[flat_maps].reshape(-1)
@@ -135,17 +137,23 @@ class Engine:
         self.stat_damage = np.zeros((B, 2), np.float32)
         self.stat_kills = np.zeros((B, 2), np.int32)
         # Per-tick pair tables (see _update_sight): blue-major and red-major copies.
-        self.d2 = np.zeros((B, self.nb, self.nr), np.int32)
+        self.d2 = np.zeros((B, self.nb, self.nr), np.int16)
         self.los = np.zeros((B, self.nb, self.nr), bool)
-        self.d2_r = np.zeros((B, self.nr, self.nb), np.int32)
+        self.d2_r = np.zeros((B, self.nr, self.nb), np.int16)
         self.los_r = np.zeros((B, self.nr, self.nb), bool)
         self.engage_b = np.zeros((B, self.nb, self.nr), bool)  # blue i can engage red j
         self.engage_r = np.zeros((B, self.nr, self.nb), bool)  # red j can engage blue i
-        self.nearest = np.zeros((B, Un), np.int64)  # nearest engageable enemy (side-local slot)
         self.has_target = np.zeros((B, Un), bool)
         self._rewards = np.zeros((B, 2), np.float32)
         self._occ = np.full(B * self.n_cells + 1, -1, np.int16)  # scratch grids for moves
         self._claim = np.full(B * self.n_cells + 1, -1, np.int16)
+        self._zone_cells = []  # (slots placed in the zone, zone rows, zone cols)
+        for z, name in enumerate(sc.zone_names):
+            slots = np.flatnonzero(sc.present & (sc.start_zone == z))
+            if slots.size:
+                x0, y0, x1, y1 = sc.zones[name]
+                rr, cc = np.mgrid[y0 : y1 + 1, x0 : x1 + 1]
+                self._zone_cells.append((slots, rr.ravel(), cc.ravel()))
         self.reset(seeds=seed)
 
     # ------------------------------------------------------------------ helpers
@@ -228,13 +236,7 @@ class Engine:
         self.x[np.ix_(idx, np.flatnonzero(fixed))] = sc.start_at[fixed, 1]
         taken = np.zeros((self.H, self.W), bool)
         taken[sc.start_at[fixed, 0], sc.start_at[fixed, 1]] = True
-        for z, name in enumerate(sc.zone_names):
-            slots = np.flatnonzero(sc.present & (sc.start_zone == z))
-            if slots.size == 0:
-                continue
-            x0, y0, x1, y1 = sc.zones[name]
-            rr, cc = np.mgrid[y0 : y1 + 1, x0 : x1 + 1]
-            rr, cc = rr.ravel(), cc.ravel()
+        for slots, rr, cc in self._zone_cells:
             cells = rr * self.W + cc
             score = draw(key[:, None], ep[:, None], 0, cells[None, :], STREAM_PLACE)
             ok = self.passable_flat[mid[:, None] * self.n_cells + cells[None, :]] & ~taken[rr, cc]
@@ -265,18 +267,13 @@ class Engine:
         seen_blue = rules.seen_by(
             d2, los, alive[:, nb:], alive[:, :nb], self.sight2[nb:], conceal[:, :nb]
         )
-        eb, nrst_b, has_b = rules.engagement(
-            d2, los, seen_red, self.range2[:nb], self.indirect[:nb]
-        )
-        er, nrst_r, has_r = rules.engagement(
-            d2_r, los_r, seen_blue, self.range2[nb:], self.indirect[nb:]
-        )
+        eb, has_b = rules.engagement(d2, los, seen_red, self.range2[:nb], self.indirect[:nb])
+        er, has_r = rules.engagement(d2_r, los_r, seen_blue, self.range2[nb:], self.indirect[nb:])
         vis = np.concatenate([seen_blue, seen_red], 1)
         tick = self.tick[sl]
         self.d2[sl], self.los[sl], self.visible[sl] = d2, los, vis
         self.d2_r[sl], self.los_r[sl] = d2_r, los_r
         self.engage_b[sl], self.engage_r[sl] = eb, er
-        self.nearest[sl] = np.concatenate([nrst_b, nrst_r], 1)
         self.has_target[sl] = np.concatenate([has_b, has_r], 1)
         self.last_y[sl] = np.where(vis, y, self.last_y[sl])
         self.last_x[sl] = np.where(vis, x, self.last_x[sl])
@@ -311,55 +308,41 @@ class Engine:
         # ---- fire phase (state at the start of the tick)
         can_fire = alive0 & (self.cooldown == 0) & (self.ammo > 0)
         tb = rules.choose_targets(
-            act[:, :nb],
-            can_fire[:, :nb],
-            self.engage_b,
-            self.nearest[:, :nb],
-            self.has_target[:, :nb],
+            act[:, :nb], can_fire[:, :nb], self.engage_b, self.d2, self.has_target[:, :nb]
         )
         tr = rules.choose_targets(
-            act[:, nb:],
-            can_fire[:, nb:],
-            self.engage_r,
-            self.nearest[:, nb:],
-            self.has_target[:, nb:],
+            act[:, nb:], can_fire[:, nb:], self.engage_r, self.d2_r, self.has_target[:, nb:]
         )
         tgt = np.concatenate([np.where(tb >= 0, tb + nb, -1), tr], 1)  # global slot, -1 none
         shoots = tgt >= 0
-        tg = np.where(shoots, tgt, 0)
-        d2 = np.concatenate(
-            [
-                np.take_along_axis(self.d2, tb.clip(0)[..., None], 2)[..., 0],
-                np.take_along_axis(self.d2_r, tr.clip(0)[..., None], 2)[..., 0],
-            ],
-            1,
-        )
-        ty_, tx_ = np.take_along_axis(self.y, tg, 1), np.take_along_axis(self.x, tg, 1)
-        cover = self.cover_flat[mcell + ty_.astype(np.int64) * W + tx_]
-        cover = np.minimum(cover + np.take_along_axis(self.covered, tg, 1), MAX_COVER)
-        p = self.hit[self.utype[None, :], cover, d2]
-        dmg_full = U.DAMAGE[self.utype[None, :], self.utype[tg]]
+        # Resolve only the shots actually fired, on flat (world * U + slot) indices.
+        fs = np.flatnonzero(shoots)
+        wb = fs // self.U
+        su = fs - wb * self.U
+        tglob = tgt.ravel()[fs].astype(np.int64)
+        ft = wb * self.U + tglob
+        yf, xf = self.y.ravel(), self.x.ravel()
+        ty_, tx_ = yf[ft].astype(np.int64), xf[ft].astype(np.int64)
+        d2 = (yf[fs] - ty_) ** 2 + (xf[fs] - tx_) ** 2
+        cover = self.cover_flat[mcell[wb, 0] + ty_ * W + tx_] + self.covered.ravel()[ft]
+        p = self.hit[self.utype[su], np.minimum(cover, MAX_COVER), d2]
+        dmg_full = U.DAMAGE[self.utype[su], self.utype[tglob]]
         if self.stochastic:
-            r = draw_u16(
-                self.key[:, None],
-                self.episode[:, None],
-                self.tick[:, None],
-                np.arange(self.U)[None, :],
-                STREAM_FIRE,
-            )
-            hit = shoots & (r < p)
-            dmg = np.where(hit, dmg_full, np.float32(0))
+            r = draw_u16(self.key[wb], self.episode[wb], self.tick[wb], su, STREAM_FIRE)
+            hit_s = r < p
+            dmg_s = np.where(hit_s, dmg_full, np.float32(0))
         else:
-            hit = shoots & (p > 0)
-            dmg = np.where(
-                shoots, dmg_full * p.astype(np.float32) / np.float32(U.P_ONE), np.float32(0)
-            ).astype(np.float32)
-        flat_t = (np.arange(self.B)[:, None] * self.U + tg).ravel()
-        taken = np.bincount(flat_t, weights=dmg.ravel(), minlength=self.B * self.U)
+            hit_s = p > 0
+            dmg_s = (dmg_full * p.astype(np.float32) / np.float32(U.P_ONE)).astype(np.float32)
+        hit = np.zeros(shoots.shape, bool)
+        dmg = np.zeros(shoots.shape, np.float32)
+        hit.ravel()[fs] = hit_s
+        dmg.ravel()[fs] = dmg_s
+        n_flat = self.B * self.U
+        taken = np.bincount(ft, weights=dmg_s, minlength=n_flat)
         taken = taken.reshape(self.B, self.U).astype(np.float32)
-        frac = np.bincount(
-            flat_t, weights=(dmg / self.max_hp[tg]).ravel(), minlength=self.B * self.U
-        ).reshape(self.B, self.U)
+        frac = np.bincount(ft, weights=dmg_s / self.max_hp[tglob], minlength=n_flat)
+        frac = frac.reshape(self.B, self.U)
         self.hp = np.maximum(self.hp - taken, np.float32(0))
         killed = self.alive & (self.hp <= 0) & active[:, None]
         self.alive &= ~killed

@@ -40,7 +40,7 @@ def pair_geometry(
     cell = y.astype(np.int64) * w + x
     base = map_id.astype(np.int64)[:, None, None] * (n_cells * n_cells)
     v = pair_flat[base + cell[:, :nb, None] * n_cells + cell[:, None, nb:]]
-    return (v >> 1).astype(np.int32), (v & 1).astype(bool)
+    return v >> 1, (v & 1).astype(bool)
 
 
 def seen_by(
@@ -57,7 +57,8 @@ def seen_by(
     trailing axis (see :func:`any_last`).
     """
     can = los_t & (d2_t <= sight2_obs[None, None, :]) & alive_obs[:, None, :]
-    can &= ~concealed_tgt[:, :, None] | (d2_t <= CONCEAL_D2)
+    if concealed_tgt.any():  # most ticks nobody stands in forest: skip the extra pass
+        can &= ~concealed_tgt[:, :, None] | (d2_t <= CONCEAL_D2)
     return any_last(can) & alive_tgt
 
 
@@ -67,34 +68,46 @@ def engagement(
     tgt_seen: np.ndarray,
     range2: np.ndarray,
     indirect: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Who can engage whom this tick, shooter-major (B, n_s, n_t); also the nearest target.
+) -> tuple[np.ndarray, np.ndarray]:
+    """Who can engage whom this tick, shooter-major (B, n_s, n_t), and whether anyone at all.
 
     A target is engageable when its side sees it (fog of war), it is within
     weapon range and the shooter has its own line of sight, unless the
-    shooter fires indirectly. Ties for the nearest go to the lower slot.
-    Computed once per tick and shared by fire resolution, doctrines and masks.
+    shooter fires indirectly. Computed once per tick and shared by fire
+    resolution, doctrines and action masks.
     """
     engage = (d2 <= range2[None, :, None]) & (los | indirect[None, :, None])
     engage &= tgt_seen[:, None, :]
-    nearest = np.where(engage, d2, np.iinfo(np.int32).max).argmin(-1)
-    return engage, nearest, any_last(engage)
+    return engage, any_last(engage)
 
 
 def choose_targets(
     act: np.ndarray,
     can_fire: np.ndarray,
     engage: np.ndarray,
-    nearest: np.ndarray,
+    d2: np.ndarray,
     has_target: np.ndarray,
 ) -> np.ndarray:
-    """Target slot per shooter (B, n_s), -1 for none, from the tick's engagement tables."""
+    """Target slot per shooter (B, n_s), -1 for none, from the tick's engagement table.
+
+    fire_nearest takes the engageable target at the smallest squared
+    distance, the lower slot on ties; it is searched only for the shooters
+    that asked for it.
+    """
     n_t = engage.shape[2]
-    at = np.clip(act - A.FIRE_AT, 0, n_t - 1)
-    at_ok = np.take_along_axis(engage, at[..., None], -1)[..., 0] & (act >= A.FIRE_AT)
-    tgt = np.where((act == A.FIRE_NEAREST) & has_target, nearest, -1)
-    tgt = np.where(at_ok, at, tgt)
-    return np.where(can_fire, tgt, -1).astype(np.int32)
+    tgt = np.full(act.shape, -1, np.int32)
+    flat_eng = engage.reshape(-1)
+    fa = np.flatnonzero((act >= A.FIRE_AT) & can_fire)
+    if fa.size:
+        j = act.ravel()[fa] - A.FIRE_AT
+        ok = flat_eng[fa * n_t + j]
+        tgt.ravel()[fa[ok]] = j[ok]
+    fn = np.flatnonzero((act == A.FIRE_NEAREST) & has_target & can_fire)
+    if fn.size:
+        big = np.iinfo(np.int16).max
+        rows = d2.reshape(-1, n_t)[fn]
+        tgt.ravel()[fn] = np.where(engage.reshape(-1, n_t)[fn], rows, big).argmin(-1)
+    return tgt
 
 
 def any_last(a: np.ndarray) -> np.ndarray:
