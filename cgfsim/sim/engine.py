@@ -147,6 +147,7 @@ class Engine:
         self._rewards = np.zeros((B, 2), np.float32)
         self._occ = np.full(B * self.n_cells + 1, -1, np.int16)  # scratch grids for moves
         self._claim = np.full(B * self.n_cells + 1, -1, np.int16)
+        self._side_starts = np.array([0, self.nb])
         self._zone_cells = []  # (slots placed in the zone, zone rows, zone cols)
         for z, name in enumerate(sc.zone_names):
             slots = np.flatnonzero(sc.present & (sc.start_zone == z))
@@ -359,7 +360,7 @@ class Engine:
         ny = self.y + A.DY[np.minimum(act, 6)]
         nx = self.x + A.DX[np.minimum(act, 6)]
         inside = (ny >= 0) & (ny < self.H) & (nx >= 0) & (nx < W)
-        ncell = mcell + np.clip(ny, 0, self.H - 1).astype(np.int64) * W + np.clip(nx, 0, W - 1)
+        ncell = mcell + np.where(inside, ny * W + nx, 0)
         cost = self.cost_flat[ncell]
         want = is_move & inside & self.passable_flat[ncell] & (self.mp >= cost)
         moved = rules.resolve_moves(
@@ -380,13 +381,18 @@ class Engine:
         self._update_sight()
 
         # ---- tallies, objectives, victory, rewards
-        for s, sl in ((0, slice(0, nb)), (1, slice(nb, self.U))):
-            self.stat_shots[:, s] += np.count_nonzero(shoots[:, sl], axis=1)
-            self.stat_hits[:, s] += np.count_nonzero(hit[:, sl], axis=1)
-            self.stat_damage[:, s] += dmg[:, sl].sum(1)
-        kills_on = np.stack([killed[:, nb:].sum(1), killed[:, :nb].sum(1)], 1)  # kills BY side
+        starts = self._side_starts  # per-side sums in one reduceat each
+
+        def count(a: np.ndarray) -> np.ndarray:
+            return np.add.reduceat(a.view(np.int8), starts, axis=1, dtype=np.int32)
+
+        self.stat_shots += count(shoots)
+        self.stat_hits += count(hit)
+        self.stat_damage += np.add.reduceat(dmg, starts, axis=1)
+        lost = count(killed)
+        kills_on = lost[:, ::-1]  # kills BY side
         self.stat_kills += kills_on
-        dealt = np.stack([frac[:, nb:].sum(1), frac[:, :nb].sum(1)], 1)
+        dealt = np.add.reduceat(frac, starts, axis=1)[:, ::-1]
         holding = self._update_objectives(active)
         self._victory(active)
         ended = active & self.done
@@ -398,7 +404,7 @@ class Engine:
                 dealt,
                 dealt[:, ::-1],
                 kills_on,
-                kills_on[:, ::-1],
+                lost,
                 holding,
                 won,
                 won[:, ::-1],
