@@ -27,7 +27,7 @@ from cgfsim.sim import actions as A
 from cgfsim.sim import rules
 from cgfsim.sim import units as U
 from cgfsim.sim.geometry import pair_tables, path_tables
-from cgfsim.sim.rng import STREAM_FIRE, STREAM_MAP, STREAM_PLACE, draw, draw_u16
+from cgfsim.sim.rng import STREAM_FIRE, STREAM_MAP, STREAM_PLACE, draw, draw_tick, episode_key, u16
 from cgfsim.sim.scenario import RewardWeights, Scenario
 from cgfsim.sim.terrain import CONCEALS, COVER, MAX_COVER, MOVE_COST, MP_CAP, PASSABLE
 
@@ -105,6 +105,7 @@ class Engine:
         # World state.
         self.key = np.zeros(B, np.uint64)
         self.episode = np.zeros(B, np.int64)
+        self._fire_key = np.zeros(B, np.uint64)  # rng.episode_key of the fire stream
         self.tick = np.zeros(B, np.int32)
         self.map_id = np.zeros(B, np.int32)
         self.done = np.zeros(B, bool)
@@ -203,6 +204,7 @@ class Engine:
         else:
             self.episode[idx] += 1
         key, ep = self.key[idx], self.episode[idx]
+        self._fire_key[idx] = episode_key(key, ep, STREAM_FIRE)
         mid = (draw(key, ep, 0, 0, STREAM_MAP) % np.uint64(self.n_maps)).astype(np.int32)
         self.map_id[idx] = mid
         self.tick[idx] = 0
@@ -329,7 +331,7 @@ class Engine:
         p = self.hit[self.utype[su], np.minimum(cover, MAX_COVER), d2]
         dmg_full = U.DAMAGE[self.utype[su], self.utype[tglob]]
         if self.stochastic:
-            r = draw_u16(self.key[wb], self.episode[wb], self.tick[wb], su, STREAM_FIRE)
+            r = u16(draw_tick(self._fire_key[wb], self.tick[wb], su))
             hit_s = r < p
             dmg_s = np.where(hit_s, dmg_full, np.float32(0))
         else:

@@ -33,6 +33,19 @@ def mix64(x: np.ndarray) -> np.ndarray:
     return x ^ (x >> _S31)
 
 
+def episode_key(key: np.ndarray, episode: np.ndarray, stream: int) -> np.ndarray:
+    """The part of a draw fixed for a whole episode; cache it per world at reset."""
+    k = np.asarray(key, dtype=np.uint64)
+    h = mix64(k * _GOLD + np.uint64(stream))
+    return mix64(h ^ (np.asarray(episode, dtype=np.uint64) * _M1))
+
+
+def draw_tick(ekey: np.ndarray, tick: np.ndarray | int, slot: np.ndarray | int) -> np.ndarray:
+    """Finish a draw from an :func:`episode_key` for one tick and slot."""
+    h = mix64(ekey ^ (np.asarray(tick, dtype=np.uint64) * _M2))
+    return mix64(h ^ (np.asarray(slot, dtype=np.uint64) * _GOLD + np.uint64(1)))
+
+
 def draw(
     key: np.ndarray,
     episode: np.ndarray,
@@ -41,13 +54,9 @@ def draw(
     stream: int,
 ) -> np.ndarray:
     """uint64 draws broadcast over the arguments' shapes."""
-    k = np.asarray(key, dtype=np.uint64)
-    h = mix64(k * _GOLD + np.uint64(stream))
-    h = mix64(h ^ (np.asarray(episode, dtype=np.uint64) * _M1))
-    h = mix64(h ^ (np.asarray(tick, dtype=np.uint64) * _M2))
-    return mix64(h ^ (np.asarray(slot, dtype=np.uint64) * _GOLD + np.uint64(1)))
+    return draw_tick(episode_key(key, episode, stream), tick, slot)
 
 
-def draw_u16(key, episode, tick, slot, stream: int) -> np.ndarray:  # type: ignore[no-untyped-def]
-    """Uniform integers in [0, 65536) as int32, for comparison with hit thresholds."""
-    return (draw(key, episode, tick, slot, stream) >> np.uint64(48)).astype(np.int32)
+def u16(x: np.ndarray) -> np.ndarray:
+    """Top 16 bits of uint64 draws as int32, for comparison with hit thresholds."""
+    return (x >> np.uint64(48)).astype(np.int32)
