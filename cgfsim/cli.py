@@ -203,7 +203,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--no-color", action="store_true")
     s.set_defaults(func=cmd_replay)
     try:
-        from cgfsim import cli_agents
+        from cgfsim import cli_agents  # type: ignore[attr-defined,unused-ignore]
     except ImportError:
         pass
     else:

@@ -142,7 +142,8 @@ def _neighbours(e: Engine) -> np.ndarray:
             nc = np.where(ok, np.clip(ny, 0, h - 1) * w + np.clip(nx, 0, w - 1), np.arange(h * w))
             out[:, :, k] = np.arange(m)[:, None] * (h * w) + nc[None, :]
         cache[key] = out.reshape(m * h * w, 4)
-    return cache[key]  # type: ignore[no-any-return]
+    table: np.ndarray = cache[key]  # type: ignore[assignment]
+    return table
 
 
 def _zone_goal(e: Engine, rect: tuple[int, ...]) -> np.ndarray:
@@ -160,7 +161,8 @@ def _zone_goal(e: Engine, rect: tuple[int, ...]) -> np.ndarray:
             dm = np.where(PASSABLE[e.maps[m]], d, np.inf)
             out[m] = int(np.argmin(dm))
         e.derived[key] = out
-    return e.derived[key]  # type: ignore[no-any-return]
+    goal: np.ndarray = e.derived[key]  # type: ignore[assignment]
+    return goal
 
 
 def _enemy_zone(e: Engine, side: int) -> tuple[int, int, int, int]:

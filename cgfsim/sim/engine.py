@@ -179,7 +179,7 @@ class Engine:
     ) -> np.ndarray | None:
         if seeds is None:
             return None
-        if np.isscalar(seeds):
+        if isinstance(seeds, (int, np.integer)):
             return (np.uint64(int(seeds)) + np.arange(n, dtype=np.uint64)).astype(np.uint64)
         arr = np.asarray(seeds, dtype=np.int64)
         if arr.shape != (n,):

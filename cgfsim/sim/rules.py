@@ -120,9 +120,9 @@ def any_last(a: np.ndarray) -> np.ndarray:
     if n % 8 == 0 and a.dtype == np.bool_:
         v = np.ascontiguousarray(a).view(np.uint64)
         if n == 8:
-            return v[..., 0] != 0
-        return np.bitwise_or.reduce(v, axis=-1) != 0
-    return a.any(-1)
+            return np.asarray(v[..., 0] != 0)
+        return np.asarray(np.bitwise_or.reduce(v, axis=-1) != 0)
+    return np.asarray(a.any(-1))
 
 
 def resolve_moves(
