@@ -1,0 +1,172 @@
+"""The single-agent Gymnasium env: the learner commands one side against a doctrine opponent."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, SupportsFloat
+
+import gymnasium as gym
+import numpy as np
+
+from cgfsim.envs import _common as C
+from cgfsim.envs.batched import BatchedCommanderEnv, Obs
+
+
+class CommanderEnv(gym.Env):
+    """
+    ## Description
+
+    A grid battle between two sides, blue and red, on a scenario's map. The
+    learner is the commander of one side (``side="blue"`` or ``"red"``) and
+    gives every unit slot one order per tick; the other side is played by a
+    scripted doctrine (:mod:`cgfsim.sim.doctrines`) or any callable policy.
+    Both sides act simultaneously. The world runs on
+    :class:`~cgfsim.sim.engine.Engine` with one world (``B = 1``); the batched
+    equivalent is :class:`~cgfsim.envs.batched.BatchedCommanderEnv`, and world
+    i of a batch seeded s replays this env reset with seed s + i exactly.
+
+    Observations and actions are in the acting side's canonical frame: own
+    units first, and for red the map's rows are flipped so red also advances
+    upward; red's north/south orders are swapped back before the engine
+    applies them. One policy can therefore play either side.
+
+    ## Action Space
+
+    ``MultiDiscrete([7 + E] * O)``: one action per own unit slot (O own slots,
+    E enemy slots), the engine's pinned table (:mod:`cgfsim.sim.actions`):
+
+    | Num    | Action        | Effect                                                   |
+    |--------|---------------|----------------------------------------------------------|
+    | 0      | stay          | do nothing                                               |
+    | 1      | north         | move one cell up (in the canonical frame)                |
+    | 2      | east          | move one cell right                                      |
+    | 3      | south         | move one cell down (in the canonical frame)              |
+    | 4      | west          | move one cell left                                       |
+    | 5      | fire_nearest  | fire at the nearest engageable enemy                     |
+    | 6      | take_cover    | stay, hold fire, +1 cover until the unit moves or fires  |
+    | 7 + j  | fire_at_j     | fire at enemy slot j                                     |
+
+    An impossible action (into a wall, no target, a dead unit's order) is a
+    no-op. :meth:`action_masks` gives MaskablePPO's flat ``(sum(nvec),)`` mask;
+    with ``dict_obs=True`` the observation carries it as ``action_mask``.
+
+    ## Observation Space
+
+    ``obs="vector"`` (flat, ``12 O + 11 E + 8 K + 1``), ``"grid"`` (``18 x H x W``)
+    or ``"entities"`` (``(O + E + K) x 24``, column 0 the validity flag), all
+    float32 in [0, 1] and built from the side's fog of war only; the layouts
+    are documented in :mod:`cgfsim.envs.observations`. With ``dict_obs=True``:
+    ``Dict(observation=<that Box>, action_mask=MultiBinary(O * (7 + E)))``.
+
+    ## Rewards
+
+    The acting side's per-tick reward from the scenario's ``[rewards]``
+    weights: damage dealt minus damage taken (in fractions of a unit's hp),
+    kills, losses, ticks holding objectives, and a terminal win / defeat /
+    draw bonus (defaults: damage +-1, objective 0.05 per tick, win +10,
+    defeat -10).
+
+    ## Starting State
+
+    Units are placed in their start zones by the world's seeded stream;
+    random-map scenarios draw the episode's map from their seeded pool.
+
+    ## Termination
+
+    ``terminated``: one side annihilated, or an objective held for its hold
+    time. ``truncated``: the scenario's ``max_ticks`` reached (a draw). At the
+    end ``info`` carries ``outcome`` ("win" / "draw" / "loss" for the acting
+    side), ``kills``, ``losses``, ``objective`` (per objective: controller,
+    hold ticks) and ``episode_length``.
+
+    ## Arguments
+
+    ``gymnasium.make("cgfsim/Skirmish-v0", side="blue", opponent=None,
+    obs="vector", dict_obs=False, render_mode=None, combat=None)``;
+    ``opponent`` is a doctrine name (``hold``, ``advance``, ``assault``,
+    ``defend``, ``flank``, ``retreat``, ``ambush``, ``random`` or an alias such
+    as ``assault-nearest``) or ``fn(engine, side) -> (B, n_slots)`` actions in
+    absolute directions; ``None`` uses the scenario's hint for that side, else
+    ``assault``. ``gymnasium.make("cgfsim/Scenario-v0", path="my.toml")``
+    loads a scenario file.
+
+    ## Registered Configurations
+
+    - ``cgfsim/Skirmish-v0``: 24x24 open field, 8 v 8 combined arms, annihilation
+    - ``cgfsim/Ambush-v0``: convoy through a forested valley, hold the exit
+    - ``cgfsim/Urban-v0``: assault on a defended town square
+    - ``cgfsim/Defend-v0``: hold a hill behind a river
+    - ``cgfsim/RandomField-v0``: 8 v 8 on a pool of 64 seeded random maps
+    - ``cgfsim/Duel-v0``: 8x8, 2 v 2 infantry, for quick tests
+    - ``cgfsim/Scenario-v0``: any scenario file (``path=...``)
+
+    ``gymnasium.make_vec(id, num_envs=B)`` returns
+    :class:`~cgfsim.envs.vector.CgfsimVectorEnv`, one engine of B worlds.
+    """
+
+    metadata: dict[str, Any] = {  # noqa: RUF012 (Gymnasium's API: a class-level dict)
+        "render_modes": list(C.RENDER_MODES),
+        "render_fps": 8,
+    }
+
+    def __init__(
+        self,
+        scenario: C.ScenarioLike | None = None,
+        *,
+        path: str | Path | None = None,
+        side: str | int = "blue",
+        opponent: str | C.Policy | None = None,
+        obs: str = "vector",
+        dict_obs: bool = False,
+        render_mode: str | None = None,
+        combat: str | None = None,
+    ) -> None:
+        self.core = BatchedCommanderEnv(
+            scenario,
+            1,
+            path=path,
+            side=side,
+            opponent=opponent,
+            obs=obs,
+            dict_obs=dict_obs,
+            render_mode=render_mode,
+            combat=combat,
+            autoreset=False,
+        )
+        self.render_mode = self.core.render_mode
+        self.observation_space = self.core.observation_space
+        self.action_space = self.core.action_space
+
+    @property
+    def engine(self) -> Any:
+        """The underlying :class:`~cgfsim.sim.engine.Engine` (one world)."""
+        return self.core.engine
+
+    @staticmethod
+    def _first(obs: Obs) -> Obs:
+        # Each call builds fresh arrays, so a view of row 0 is never shared between calls.
+        return {k: v[0] for k, v in obs.items()} if isinstance(obs, dict) else obs[0]
+
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[Obs, dict[str, Any]]:
+        first = not self.core._seeded
+        super().reset(seed=seed)
+        if seed is None and first:  # unseeded first reset: a key from Gymnasium's entropy
+            seed = int(self.np_random.integers(0, 2**62))
+        return self._first(self.core.reset(seed, options)), {}
+
+    def step(self, action: Any) -> tuple[Obs, SupportsFloat, bool, bool, dict[str, Any]]:
+        a = C.check_actions(action, (self.core.n_own,), self.core.n_actions)
+        obs, rew, term, trunc, infos = self.core._step(a[None])
+        return self._first(obs), float(rew[0]), bool(term[0]), bool(trunc[0]), infos[0]
+
+    def action_masks(self) -> np.ndarray:
+        """Flat ``(sum(nvec),)`` bool mask of the current state (MaskablePPO's format)."""
+        return self.core.action_masks()[0]
+
+    def render(self) -> str | np.ndarray | None:
+        return self.core.render(0)
+
+    def close(self) -> None:
+        self.core.close()
