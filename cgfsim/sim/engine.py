@@ -149,13 +149,21 @@ class Engine:
         self._occ = np.full(B * self.n_cells + 1, -1, np.int16)  # scratch grids for moves
         self._claim = np.full(B * self.n_cells + 1, -1, np.int16)
         self._side_starts = np.array([0, self.nb])
-        self._zone_cells = []  # (slots placed in the zone, zone rows, zone cols)
+        fixed = np.flatnonzero(sc.present & (sc.start_zone < 0))
+        self._fixed = (fixed, sc.start_at[fixed, 0], sc.start_at[fixed, 1])
+        taken = np.zeros((self.H, self.W), bool)
+        taken[sc.start_at[fixed, 0], sc.start_at[fixed, 1]] = True
+        passable = PASSABLE[sc.maps]  # (M, H, W)
+        # Per zone: its slots, its cells and which cells are free on each map (M, cells).
+        self._zone_cells = []
         for z, name in enumerate(sc.zone_names):
             slots = np.flatnonzero(sc.present & (sc.start_zone == z))
             if slots.size:
                 x0, y0, x1, y1 = sc.zones[name]
                 rr, cc = np.mgrid[y0 : y1 + 1, x0 : x1 + 1]
-                self._zone_cells.append((slots, rr.ravel(), cc.ravel()))
+                rr, cc = rr.ravel(), cc.ravel()
+                free = passable[:, rr, cc] & ~taken[rr, cc]
+                self._zone_cells.append((slots, rr, cc, free))
         self.reset(seeds=seed)
 
     # ------------------------------------------------------------------ helpers
@@ -205,7 +213,10 @@ class Engine:
             self.episode[idx] += 1
         key, ep = self.key[idx], self.episode[idx]
         self._fire_key[idx] = episode_key(key, ep, STREAM_FIRE)
-        mid = (draw(key, ep, 0, 0, STREAM_MAP) % np.uint64(self.n_maps)).astype(np.int32)
+        if self.n_maps > 1:
+            mid = (draw(key, ep, 0, 0, STREAM_MAP) % np.uint64(self.n_maps)).astype(np.int32)
+        else:
+            mid = np.zeros(idx.size, np.int32)
         self.map_id[idx] = mid
         self.tick[idx] = 0
         self.done[idx] = False
@@ -233,16 +244,17 @@ class Engine:
         self._update_sight(idx)
 
     def _place(self, idx: np.ndarray, key: np.ndarray, ep: np.ndarray, mid: np.ndarray) -> None:
-        sc = self.scenario
-        fixed = sc.present & (sc.start_zone < 0)
-        self.y[np.ix_(idx, np.flatnonzero(fixed))] = sc.start_at[fixed, 0]
-        self.x[np.ix_(idx, np.flatnonzero(fixed))] = sc.start_at[fixed, 1]
-        taken = np.zeros((self.H, self.W), bool)
-        taken[sc.start_at[fixed, 0], sc.start_at[fixed, 1]] = True
-        for slots, rr, cc in self._zone_cells:
-            cells = rr * self.W + cc
-            score = draw(key[:, None], ep[:, None], 0, cells[None, :], STREAM_PLACE)
-            ok = self.passable_flat[mid[:, None] * self.n_cells + cells[None, :]] & ~taken[rr, cc]
+        """Start positions: fixed cells, then per zone a random order of its free cells."""
+        fs, fy, fx = self._fixed
+        if fs.size:
+            self.y[np.ix_(idx, fs)] = fy
+            self.x[np.ix_(idx, fs)] = fx
+        if not self._zone_cells:
+            return
+        pkey = episode_key(key, ep, STREAM_PLACE)[:, None]
+        for slots, rr, cc, free in self._zone_cells:
+            score = draw_tick(pkey, 0, (rr * self.W + cc)[None, :])
+            ok = free[mid]  # passable on this world's map and not a fixed unit's cell
             score = np.where(ok, score >> np.uint64(1), np.uint64(2**63))
             pick = np.argsort(score, axis=1, kind="stable")[:, : slots.size]
             self.y[np.ix_(idx, slots)] = rr[pick]
