@@ -149,6 +149,8 @@ class Engine:
         self._occ = np.full(B * self.n_cells + 1, -1, np.int16)  # scratch grids for moves
         self._claim = np.full(B * self.n_cells + 1, -1, np.int16)
         self._side_starts = np.array([0, self.nb])
+        self._zeros_b = np.zeros((B, Un), bool)  # read-only results of a tick without shots
+        self._zeros_f = np.zeros((B, Un), np.float32)
         fixed = np.flatnonzero(sc.present & (sc.start_zone < 0))
         self._fixed = (fixed, sc.start_at[fixed, 0], sc.start_at[fixed, 1])
         taken = np.zeros((self.H, self.W), bool)
@@ -331,36 +333,7 @@ class Engine:
         tgt = np.concatenate([np.where(tb >= 0, tb + nb, -1), tr], 1)  # global slot, -1 none
         shoots = tgt >= 0
         # Resolve only the shots actually fired, on flat (world * U + slot) indices.
-        fs = np.flatnonzero(shoots)
-        wb = fs // self.U
-        su = fs - wb * self.U
-        tglob = tgt.ravel()[fs].astype(np.int64)
-        ft = wb * self.U + tglob
-        yf, xf = self.y.ravel(), self.x.ravel()
-        ty_, tx_ = yf[ft].astype(np.int64), xf[ft].astype(np.int64)
-        d2 = (yf[fs] - ty_) ** 2 + (xf[fs] - tx_) ** 2
-        cover = self.cover_flat[mcell[wb, 0] + ty_ * W + tx_] + self.covered.ravel()[ft]
-        p = self.hit[self.utype[su], np.minimum(cover, MAX_COVER), d2]
-        dmg_full = U.DAMAGE[self.utype[su], self.utype[tglob]]
-        if self.stochastic:
-            r = u16(draw_tick(self._fire_key[wb], self.tick[wb], su))
-            hit_s = r < p
-            dmg_s = np.where(hit_s, dmg_full, np.float32(0))
-        else:
-            hit_s = p > 0
-            dmg_s = (dmg_full * p.astype(np.float32) / np.float32(U.P_ONE)).astype(np.float32)
-        hit = np.zeros(shoots.shape, bool)
-        dmg = np.zeros(shoots.shape, np.float32)
-        hit.ravel()[fs] = hit_s
-        dmg.ravel()[fs] = dmg_s
-        n_flat = self.B * self.U
-        taken = np.bincount(ft, weights=dmg_s, minlength=n_flat)
-        taken = taken.reshape(self.B, self.U).astype(np.float32)
-        frac = np.bincount(ft, weights=dmg_s / self.max_hp[tglob], minlength=n_flat)
-        frac = frac.reshape(self.B, self.U)
-        self.hp = np.maximum(self.hp - taken, np.float32(0))
-        killed = self.alive & (self.hp <= 0) & active[:, None]
-        self.alive &= ~killed
+        hit, dmg, frac, killed = self._resolve_fire(tgt, shoots, mcell, active)
         self.ammo -= shoots
         self.cooldown = np.where(shoots, self.reload[None, :], self.cooldown)
         self.covered &= ~shoots
@@ -435,6 +408,49 @@ class Engine:
             self.truncated & ended,
             self.outcome,
         )
+
+    def _resolve_fire(
+        self, tgt: np.ndarray, shoots: np.ndarray, mcell: np.ndarray, active: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Apply every shot of the tick; returns hit, damage, damage fraction taken, killed.
+
+        Works on the flat subset of shooters. With no shot at all (common at
+        small B) it returns shared all-zero arrays, which callers only read.
+        """
+        fs = np.flatnonzero(shoots)
+        if fs.size == 0:
+            return self._zeros_b, self._zeros_f, self._zeros_f, self._zeros_b
+        W = self.W
+        wb = fs // self.U
+        su = fs - wb * self.U
+        tglob = tgt.ravel()[fs].astype(np.int64)
+        ft = wb * self.U + tglob
+        yf, xf = self.y.ravel(), self.x.ravel()
+        ty_, tx_ = yf[ft].astype(np.int64), xf[ft].astype(np.int64)
+        d2 = (yf[fs] - ty_) ** 2 + (xf[fs] - tx_) ** 2
+        cover = self.cover_flat[mcell[wb, 0] + ty_ * W + tx_] + self.covered.ravel()[ft]
+        p = self.hit[self.utype[su], np.minimum(cover, MAX_COVER), d2]
+        dmg_full = U.DAMAGE[self.utype[su], self.utype[tglob]]
+        if self.stochastic:
+            r = u16(draw_tick(self._fire_key[wb], self.tick[wb], su))
+            hit_s = r < p
+            dmg_s = np.where(hit_s, dmg_full, np.float32(0))
+        else:
+            hit_s = p > 0
+            dmg_s = (dmg_full * p.astype(np.float32) / np.float32(U.P_ONE)).astype(np.float32)
+        hit = np.zeros(shoots.shape, bool)
+        dmg = np.zeros(shoots.shape, np.float32)
+        hit.ravel()[fs] = hit_s
+        dmg.ravel()[fs] = dmg_s
+        n_flat = self.B * self.U
+        taken = np.bincount(ft, weights=dmg_s, minlength=n_flat)
+        taken = taken.reshape(self.B, self.U).astype(np.float32)
+        frac = np.bincount(ft, weights=dmg_s / self.max_hp[tglob], minlength=n_flat)
+        frac = frac.reshape(self.B, self.U)
+        self.hp = np.maximum(self.hp - taken, np.float32(0))
+        killed = self.alive & (self.hp <= 0) & active[:, None]
+        self.alive &= ~killed
+        return hit, dmg, frac, killed
 
     def _update_objectives(self, active: np.ndarray) -> np.ndarray:
         """Advance hold counters; returns (B, 2) objectives held this tick per side."""
