@@ -10,8 +10,11 @@ Every unit slot takes one discrete action per tick:
 | 3       | south         | move one cell down (row + 1)                                           |
 | 4       | west          | move one cell left (column - 1)                                        |
 | 5       | fire_nearest  | fire at the nearest enemy that can be engaged now                      |
-| 6       | take_cover    | stay, hold fire, +1 cover until the unit moves or fires                |
+| 6       | take_cover    | stay, hold fire, +1 cover from the next tick until it moves or fires   |
 | 7 + j   | fire_at_j     | fire at enemy slot j (j < the enemy side's slot count)                 |
+
+Fire resolves before movement and cover within a tick, so take_cover
+protects against the next tick's fire, not the current one's.
 
 Directions are absolute map directions (north is up in the printed map);
 the env layer may canonicalise them for the red side.

@@ -190,10 +190,17 @@ class Engine:
         if seeds is None:
             return None
         if isinstance(seeds, (int, np.integer)):
-            return (np.uint64(int(seeds)) + np.arange(n, dtype=np.uint64)).astype(np.uint64)
-        arr = np.asarray(seeds, dtype=np.int64)
-        if arr.shape != (n,):
-            raise ValueError(f"expected {n} seeds, got shape {arr.shape}")
+            s = int(seeds)
+            if not 0 <= s <= 2**63 - n:
+                raise ValueError(f"seed must be an integer in 0..2**63-{n}, got {s}")
+            return (np.uint64(s) + np.arange(n, dtype=np.uint64)).astype(np.uint64)
+        vals = [int(v) for v in np.asarray(seeds).ravel()]
+        if np.asarray(seeds).shape != (n,):
+            raise ValueError(f"expected {n} seeds, got shape {np.asarray(seeds).shape}")
+        bad = [v for v in vals if not 0 <= v < 2**63]
+        if bad:
+            raise ValueError(f"seeds must be integers in 0..2**63-1, got {bad[0]}")
+        arr = np.array(vals, dtype=np.int64)
         return arr.astype(np.uint64)
 
     # ------------------------------------------------------------------ reset
@@ -337,9 +344,10 @@ class Engine:
         self.ammo -= shoots
         self.cooldown = np.where(shoots, self.reload[None, :], self.cooldown)
         self.covered &= ~shoots
-        self.shot_target[:] = np.where(shoots, tgt, -1)
-        self.shot_hit[:] = hit
-        self.shot_damage[:] = dmg
+        run = active[:, None]  # finished worlds keep the record of their last shots
+        self.shot_target[:] = np.where(run, np.where(shoots, tgt, -1), self.shot_target)
+        self.shot_hit[:] = np.where(run, hit, self.shot_hit)
+        self.shot_damage[:] = np.where(run, dmg, self.shot_damage)
 
         # ---- move phase
         alive = self.alive & active[:, None]  # finished worlds are frozen
@@ -445,8 +453,8 @@ class Engine:
         n_flat = self.B * self.U
         taken = np.bincount(ft, weights=dmg_s, minlength=n_flat)
         taken = taken.reshape(self.B, self.U).astype(np.float32)
-        frac = np.bincount(ft, weights=dmg_s / self.max_hp[tglob], minlength=n_flat)
-        frac = frac.reshape(self.B, self.U)
+        # Rewards count damage up to the hit points the target had: overkill pays nothing.
+        frac = np.minimum(taken, self.hp) / self.max_hp[None, :]
         self.hp = np.maximum(self.hp - taken, np.float32(0))
         killed = self.alive & (self.hp <= 0) & active[:, None]
         self.alive &= ~killed

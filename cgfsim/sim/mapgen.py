@@ -32,12 +32,15 @@ def validate_config(cfg: dict[str, Any], src: str) -> np.ndarray:
     allowed = {"width", "height", "pool", "seed", *DENSITY_KEYS}
     for k, v in cfg.items():
         if k not in allowed:
-            raise ScenarioError(f"{src}: map.random.{k}: unknown field; expected one of "
-                                + ", ".join(sorted(allowed)))
+            raise ScenarioError(
+                f"{src}: map.random.{k}: unknown field; expected one of "
+                + ", ".join(sorted(allowed))
+            )
         if k in DENSITY_KEYS:
             if not isinstance(v, (int, float)) or isinstance(v, bool) or not 0 <= v < 0.6:
-                raise ScenarioError(f"{src}: map.random.{k}: expected a density in [0, 0.6), "
-                                    f"got {v!r}")
+                raise ScenarioError(
+                    f"{src}: map.random.{k}: expected a density in [0, 0.6), got {v!r}"
+                )
         elif not isinstance(v, int) or isinstance(v, bool):
             raise ScenarioError(f"{src}: map.random.{k}: expected an integer, got {v!r}")
     for k in ("width", "height"):
@@ -45,19 +48,28 @@ def validate_config(cfg: dict[str, Any], src: str) -> np.ndarray:
             raise ScenarioError(f"{src}: map.random.{k}: missing (required field)")
         if not 4 <= cfg[k] <= 48:
             raise ScenarioError(f"{src}: map.random.{k}: expected 4..48, got {cfg[k]}")
+    if not 0 <= cfg.get("seed", 0) < 2**63:
+        raise ScenarioError(
+            f"{src}: map.random.seed: expected an integer in 0..2**63-1, got {cfg['seed']}"
+        )
     if not 1 <= cfg.get("pool", 16) <= 1024:
         raise ScenarioError(f"{src}: map.random.pool: expected 1..1024, got {cfg['pool']}")
     if sum(float(cfg.get(k, 0.0)) for k in DENSITY_KEYS if k != "road") > 0.6:
-        raise ScenarioError(f"{src}: map.random: obstacle + forest + water + rough densities "
-                            "must add up to at most 0.6")
+        raise ScenarioError(
+            f"{src}: map.random: obstacle + forest + water + rough densities "
+            "must add up to at most 0.6"
+        )
     return np.zeros((1, cfg["height"], cfg["width"]), dtype=np.uint8)
 
 
 def _smooth(x: np.ndarray, passes: int = 2) -> np.ndarray:
     for _ in range(passes):
         p = np.pad(x, 1, mode="edge")
-        x = sum(p[1 + dy : 1 + dy + x.shape[0], 1 + dx : 1 + dx + x.shape[1]]
-                for dy in (-1, 0, 1) for dx in (-1, 0, 1)) / 9.0
+        acc = np.zeros_like(x)
+        for dy in (-1, 0, 1):
+            for dx in (-1, 0, 1):
+                acc += p[1 + dy : 1 + dy + x.shape[0], 1 + dx : 1 + dx + x.shape[1]]
+        x = acc / 9.0
     return x
 
 
@@ -76,8 +88,9 @@ def reachable(passable: np.ndarray, start: np.ndarray) -> np.ndarray:
         cur = nxt
 
 
-def generate_pool(h: int, w: int, cfg: dict[str, Any],
-                  clear: list[tuple[int, int, int, int]], src: str) -> np.ndarray:
+def generate_pool(
+    h: int, w: int, cfg: dict[str, Any], clear: list[tuple[int, int, int, int]], src: str
+) -> np.ndarray:
     """``pool`` maps of shape (h, w) from ``seed``; the same config always gives the same pool."""
     rng = np.random.default_rng(int(cfg.get("seed", 0)))
     pool = int(cfg.get("pool", 16))
@@ -101,8 +114,10 @@ def generate_pool(h: int, w: int, cfg: dict[str, Any],
                 out[m] = grid
                 break
         else:
-            raise ScenarioError(f"{src}: map.random: could not draw a map whose zones are "
-                                f"connected in {MAX_ATTEMPTS} attempts; lower the densities")
+            raise ScenarioError(
+                f"{src}: map.random: could not draw a map whose zones are "
+                f"connected in {MAX_ATTEMPTS} attempts; lower the densities"
+            )
     return out
 
 

@@ -11,7 +11,11 @@ Phases of one tick, all units of both sides acting simultaneously:
    claimant bounces, none wins), when another live unit stays in that cell
    (also when its own move failed), or when two units would swap cells. This
    is repeated until no conflict is left, so a failed move can block the unit
-   behind it. Dead units occupy no cell.
+   behind it. Dead units occupy no cell. Only two-unit swaps are refused:
+   a ring of three or more units each stepping into the next one's cell
+   (e.g. four units turning around a 2x2 square) all move.
+   Shots choose targets from the start-of-tick state and cover changes only
+   after movement, so ``take_cover`` protects from the next tick on.
 3. **Upkeep.** Reload timers count down and movement points regenerate.
 """
 

@@ -9,6 +9,7 @@ files in ``cgfsim/scenarios/`` for examples.
 
 from __future__ import annotations
 
+import math
 import re
 import tomllib
 from dataclasses import dataclass, field
@@ -39,7 +40,14 @@ class Objective:
 
 @dataclass(frozen=True)
 class RewardWeights:
-    """Per-tick reward terms of a side; damage is in fractions of the target's max hp."""
+    """Per-tick reward terms of a side.
+
+    Damage is in fractions of the target's max hp and counts only the hit
+    points the target still had (overkill earns nothing). ``objective_tick``
+    pays per objective the side controls this tick whether or not it may
+    capture it: holding ground denies it to the enemy (blue on the hill in
+    Defend).
+    """
 
     damage_dealt: float = 1.0
     damage_taken: float = -1.0
@@ -149,7 +157,9 @@ def load_scenario_text(text: str, source: str = "<string>") -> Scenario:
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
-        raise ScenarioError(f"{source}: invalid TOML: {e}") from None
+        m = re.search(r"\(at line (\d+), column \d+\)", str(e))
+        where = f"{source}:{m.group(1)}" if m else source
+        raise ScenarioError(f"{where}: invalid TOML: {e}") from None
     return _Parser(data, source, text).parse()
 
 
@@ -169,18 +179,44 @@ class _Parser:
     # -- helpers
     def err(self, fld: str, msg: str, needle: str | None = None, line: int | None = None) -> None:
         if line is None and needle is not None and self.text:
-            line = self._line_of(needle)
+            line = self._line_of(needle, fld)
         where = f"{self.src}:{line}" if line else self.src
         raise ScenarioError(f"{where}: {fld}: {msg}")
 
-    def _line_of(self, needle: str) -> int | None:
-        for i, ln in enumerate(self.text.splitlines(), 1):
-            if needle in ln:
-                return i
+    def _line_of(self, needle: str, fld: str = "") -> int | None:
+        """First line holding ``needle``, searched from the header of ``fld``'s table on."""
+        lines = self.text.splitlines()
+        start = self._section_start(lines, fld)
+        for i in [*range(start, len(lines)), *range(start)]:
+            if needle in lines[i]:
+                return i + 1
         return None
 
-    def get(self, tbl: dict[str, Any], key: str, fld: str, typ: type | tuple[type, ...],
-            default: Any = _MISSING) -> Any:
+    @staticmethod
+    def _section_start(lines: list[str], fld: str) -> int:
+        """0-based index of the table header a field lives under (0 when not found)."""
+        m = re.match(r"\[*objectives\]*(?:\[(\d+)\])?", fld)
+        if m:
+            head = re.compile(r"\s*\[\[\s*objectives\s*\]\]")
+            heads = [i for i, ln in enumerate(lines) if head.match(ln)]
+            k = int(m.group(1) or 0)
+            return heads[k] if k < len(heads) else 0
+        parts = re.sub(r"\[\d+\]", "", fld).strip("[]").split(".")
+        for n in range(len(parts), 0, -1):
+            head = re.compile(r"\s*\[\s*" + r"\s*\.\s*".join(map(re.escape, parts[:n])) + r"\s*\]")
+            for i, ln in enumerate(lines):
+                if head.match(ln):
+                    return i
+        return 0
+
+    def get(
+        self,
+        tbl: dict[str, Any],
+        key: str,
+        fld: str,
+        typ: type | tuple[type, ...],
+        default: Any = _MISSING,
+    ) -> Any:
         if key not in tbl:
             if default is _MISSING:
                 self.err(fld, "missing (required field)")
@@ -188,13 +224,23 @@ class _Parser:
         v = tbl[key]
         ok = isinstance(v, typ) and not (isinstance(v, bool) and typ in (int, float, (int, float)))
         if not ok:
-            names = typ.__name__ if isinstance(typ, type) else " or ".join(t.__name__ for t in typ)
-            self.err(fld, f"expected {names}, got {type(v).__name__} {v!r}", needle=f"{key}")
+            types = (typ,) if isinstance(typ, type) else typ
+            names = " or ".join(_TOML_TYPE.get(t, t.__name__) for t in types)
+            got = _TOML_TYPE.get(type(v), type(v).__name__)
+            self.err(fld, f"expected {names}, got {got} {v!r}", needle=f"{key}")
         return v
 
-    def table(self, tbl: dict[str, Any], key: str, fld: str, required: bool = True) -> dict[str, Any]:
-        v = self.get(tbl, key, fld, dict, default=_MISSING if required else {})
-        return v  # type: ignore[no-any-return]
+    def known(self, tbl: dict[str, Any], fld: str, allowed: tuple[str, ...]) -> None:
+        """Reject keys a table does not know (typos must not be silently ignored)."""
+        for k in tbl:
+            if k not in allowed:
+                self.err(f"{fld}.{k}", "unknown field; expected " + ", ".join(allowed), needle=k)
+
+    def table(
+        self, tbl: dict[str, Any], key: str, fld: str, required: bool = True
+    ) -> dict[str, Any]:
+        v: dict[str, Any] = self.get(tbl, key, fld, dict, default=_MISSING if required else {})
+        return v
 
     # -- main
     def parse(self) -> Scenario:
@@ -202,21 +248,32 @@ class _Parser:
         known = {"scenario", "map", "zones", "forces", "objectives", "victory", "rewards"}
         for k in d:
             if k not in known:
-                self.err(k, f"unknown section; expected one of {', '.join(sorted(known))}",
-                         needle=f"[{k}")
+                self.err(
+                    k,
+                    f"unknown section; expected one of {', '.join(sorted(known))}",
+                    needle=f"[{k}",
+                )
         sc = self.table(d, "scenario", "[scenario]")
+        self.known(sc, "scenario", ("name", "description", "combat"))
         name = self.get(sc, "name", "scenario.name", str)
         if not re.fullmatch(r"[A-Za-z][A-Za-z0-9]*", name):
-            self.err("scenario.name", f"expected letters and digits only (an id part), got {name!r}",
-                     needle="name")
+            self.err(
+                "scenario.name",
+                f"expected letters and digits only (an id part), got {name!r}",
+                needle="name",
+            )
         desc = self.get(sc, "description", "scenario.description", str, "")
         combat = self.get(sc, "combat", "scenario.combat", str, "stochastic")
         if combat not in ("stochastic", "expected"):
-            self.err("scenario.combat", f"expected 'stochastic' or 'expected', got {combat!r}",
-                     needle="combat")
+            self.err(
+                "scenario.combat",
+                f"expected 'stochastic' or 'expected', got {combat!r}",
+                needle="combat",
+            )
 
         maps, random_cfg = self.parse_map()
         h, w = maps.shape[1:]
+        self.h, self.w = int(h), int(w)
         zones = self.parse_zones(h, w)
         slots, utype, present, zone_of, at = self.parse_forces(zones)
         objectives = self.parse_objectives(zones)
@@ -224,16 +281,24 @@ class _Parser:
         vic = self.table(d, "victory", "[victory]", required=False)
         for k in vic:
             if k not in ("max_ticks", "annihilation", "objective"):
-                self.err(f"victory.{k}", "unknown field; expected max_ticks, annihilation, objective",
-                         needle=k)
+                self.err(
+                    f"victory.{k}",
+                    "unknown field; expected max_ticks, annihilation, objective",
+                    needle=k,
+                )
         max_ticks = self.get(vic, "max_ticks", "victory.max_ticks", int, 200)
         if not 1 <= max_ticks <= 100_000:
-            self.err("victory.max_ticks", f"expected 1..100000, got {max_ticks}", needle="max_ticks")
+            self.err(
+                "victory.max_ticks", f"expected 1..100000, got {max_ticks}", needle="max_ticks"
+            )
         annihilation = self.get(vic, "annihilation", "victory.annihilation", bool, True)
         obj_vic = self.get(vic, "objective", "victory.objective", bool, bool(objectives))
         if obj_vic and not objectives:
-            self.err("victory.objective", "true, but the scenario has no [[objectives]]",
-                     needle="objective")
+            self.err(
+                "victory.objective",
+                "true, but the scenario has no [[objectives]]",
+                needle="objective",
+            )
 
         rewards = self.parse_rewards()
         zone_names = tuple(zones)
@@ -244,25 +309,47 @@ class _Parser:
         zidx = np.array([zone_names.index(z) if z else -1 for z in zone_of], dtype=np.int16)
         hints = tuple(self.parse_doctrine_hint(s) for s in SIDES)
         return Scenario(
-            name=name, description=desc, source=self.src, text=self.text, maps=maps,
-            zones=zones, n_slots=slots, unit_type=utype, present=present, start_zone=zidx,
-            start_at=at, zone_names=zone_names, objectives=objectives, max_ticks=max_ticks,
-            annihilation=annihilation, objective_victory=obj_vic, combat=combat,
-            rewards=rewards, doctrine_hint=hints,  # type: ignore[arg-type]
+            name=name,
+            description=desc,
+            source=self.src,
+            text=self.text,
+            maps=maps,
+            zones=zones,
+            n_slots=slots,
+            unit_type=utype,
+            present=present,
+            start_zone=zidx,
+            start_at=at,
+            zone_names=zone_names,
+            objectives=objectives,
+            max_ticks=max_ticks,
+            annihilation=annihilation,
+            objective_victory=obj_vic,
+            combat=combat,
+            rewards=rewards,
+            doctrine_hint=hints,  # type: ignore[arg-type]
             random_map=random_cfg,
         )
 
     def parse_map(self) -> tuple[np.ndarray, dict[str, Any] | None]:
         m = self.table(self.d, "map", "[map]")
+        self.known(m, "map", ("ascii", "random"))
+        if "random" in m and "ascii" in m:
+            self.err(
+                "map",
+                "give exactly one of ascii (a fixed map) or random (generated maps)",
+                needle="random",
+            )
         if "random" in m:
             cfg = self.get(m, "random", "map.random", dict)
             return mapgen.validate_config(cfg, self.src), cfg
         ascii_ = self.get(m, "ascii", "map.ascii", str)
-        first = self._map_first_line()
+        first, multiline = self._map_first_line()
+        step = 1 if multiline else 0  # a one-line string ("..\n..") keeps every row on its line
         lines = [ln.rstrip("\r") for ln in ascii_.split("\n")]
         while lines and not lines[0].strip():
             lines.pop(0)
-            first = first + 1 if first else None
+            first = first + step if first else None
         while lines and not lines[-1].strip():
             lines.pop()
         lines = [ln.strip() for ln in lines]
@@ -270,116 +357,189 @@ class _Parser:
             self.err("map.ascii", "empty map", needle="ascii")
         w = len(lines[0])
         if not 2 <= w <= MAX_SIDE or not 2 <= len(lines) <= MAX_SIDE:
-            self.err("map.ascii", f"map must be 2..{MAX_SIDE} cells each way, got "
-                     f"{len(lines)} rows x {w} columns", needle="ascii")
+            self.err(
+                "map.ascii",
+                f"map must be 2..{MAX_SIDE} cells each way, got {len(lines)} rows x {w} columns",
+                needle="ascii",
+            )
         grid = np.zeros((len(lines), w), dtype=np.uint8)
         for r, ln in enumerate(lines):
-            line_no = first + r if first else None
+            line_no = first + r * step if first else None
             if len(ln) != w:
-                self.err("map.ascii", f"row {r} has {len(ln)} cells, expected {w} like row 0",
-                         line=line_no)
+                self.err(
+                    "map.ascii",
+                    f"row {r} has {len(ln)} cells, expected {w} like row 0",
+                    line=line_no,
+                )
             for c, ch in enumerate(ln):
                 if ch not in LEGEND:
-                    self.err("map.ascii", f"unknown map character {ch!r} at row {r}, column {c}; "
-                             f"expected one of {' '.join(LEGEND)}", line=line_no)
+                    self.err(
+                        "map.ascii",
+                        f"unknown map character {ch!r} at row {r}, column {c}; "
+                        f"expected one of {' '.join(LEGEND)}",
+                        line=line_no,
+                    )
                 grid[r, c] = LEGEND[ch]
         return grid[None], None
 
-    def _map_first_line(self) -> int | None:
+    def _map_first_line(self) -> tuple[int | None, bool]:
+        """Line of the map's first row, and whether its rows stand on lines of their own."""
         if not self.text:
-            return None
+            return None, False
         for i, ln in enumerate(self.text.splitlines(), 1):
             if re.match(r"\s*ascii\s*=", ln):
                 rest = ln.split("=", 1)[1].strip()
-                return i + 1 if rest in ('"""', "'''") else i
-        return None
+                multiline = rest.startswith(('"""', "'''"))
+                return (i + 1 if rest in ('"""', "'''") else i), multiline
+        return None, False
 
     def rect(self, v: Any, fld: str, h: int, w: int) -> tuple[int, int, int, int]:
-        if not (isinstance(v, list) and len(v) == 4 and all(
-                isinstance(x, int) and not isinstance(x, bool) for x in v)):
-            self.err(fld, f"expected [x0, y0, x1, y1] (4 integers, inclusive), got {v!r}",
-                     needle=fld.split(".")[-1])
+        if not (
+            isinstance(v, list)
+            and len(v) == 4
+            and all(isinstance(x, int) and not isinstance(x, bool) for x in v)
+        ):
+            self.err(
+                fld,
+                f"expected [x0, y0, x1, y1] (4 integers, inclusive), got {v!r}",
+                needle=fld.split(".")[-1],
+            )
         x0, y0, x1, y1 = v
         if not (0 <= x0 <= x1 < w and 0 <= y0 <= y1 < h):
-            self.err(fld, f"rectangle {v} is outside the {w}x{h} map or has x0>x1 / y0>y1",
-                     needle=fld.split(".")[-1])
+            self.err(
+                fld,
+                f"rectangle {v} is outside the {w}x{h} map or has x0>x1 / y0>y1",
+                needle=fld.split(".")[-1],
+            )
         return (x0, y0, x1, y1)
 
     def parse_zones(self, h: int, w: int) -> dict[str, tuple[int, int, int, int]]:
         z = self.table(self.d, "zones", "[zones]", required=False)
         return {k: self.rect(v, f"zones.{k}", h, w) for k, v in z.items()}
 
-    def parse_forces(self, zones: dict[str, tuple[int, int, int, int]]):  # type: ignore[no-untyped-def]
+    def parse_forces(
+        self, zones: dict[str, tuple[int, int, int, int]]
+    ) -> tuple[tuple[int, int], np.ndarray, np.ndarray, list[str], np.ndarray]:
         f = self.table(self.d, "forces", "[forces]")
         slots, types, present, zone_of, at = [], [], [], [], []
+        self._at_field: list[str] = []  # per slot: the field of its fixed cell, "" for none
         for s in f:
             if s not in SIDES:
                 self.err(f"forces.{s}", "unknown side; expected blue and red", needle=f"forces.{s}")
         for side in SIDES:
             t = self.table(f, side, f"[forces.{side}]")
+            self.known(t, f"forces.{side}", ("slots", "doctrine", "units"))
             units = self.get(t, "units", f"forces.{side}.units", list)
             n_units = 0
             s_types, s_zone, s_at = [], [], []
             for i, u in enumerate(units):
                 fld = f"forces.{side}.units[{i}]"
                 if not isinstance(u, dict):
-                    self.err(fld, f"expected a table like {{type = \"infantry\", count = 2, "
-                             f"zone = \"{side}_start\"}}, got {u!r}")
+                    self.err(
+                        fld,
+                        f'expected a table like {{type = "infantry", count = 2, '
+                        f'zone = "{side}_start"}}, got {u!r}',
+                    )
                 for k in u:
                     if k not in ("type", "count", "zone", "at"):
-                        self.err(f"{fld}.{k}", "unknown field; expected type, count, zone or at",
-                                 needle=k)
+                        self.err(
+                            f"{fld}.{k}",
+                            "unknown field; expected type, count, zone or at",
+                            needle=k,
+                        )
                 tn = self.get(u, "type", f"{fld}.type", str)
                 if tn not in TYPE_INDEX:
-                    self.err(f"{fld}.type", f"unknown unit type {tn!r}; expected one of "
-                             + ", ".join(TYPE_INDEX), needle=f'"{tn}"')
+                    self.err(
+                        f"{fld}.type",
+                        f"unknown unit type {tn!r}; expected one of " + ", ".join(TYPE_INDEX),
+                        needle=f'"{tn}"',
+                    )
                 if ("zone" in u) == ("at" in u):
-                    self.err(fld, "give exactly one of zone (a start zone name) or at "
-                             "(a list of [x, y] cells)", needle=f'"{tn}"')
+                    self.err(
+                        fld,
+                        "give exactly one of zone (a start zone name) or at "
+                        "(a list of [x, y] cells)",
+                        needle=f'"{tn}"',
+                    )
                 if "zone" in u:
                     zn = self.get(u, "zone", f"{fld}.zone", str)
                     if zn not in zones:
-                        self.err(f"{fld}.zone", f"unknown zone {zn!r}; defined zones: "
-                                 + (", ".join(zones) or "none ([zones] is empty)"),
-                                 needle=f'"{zn}"')
+                        self.err(
+                            f"{fld}.zone",
+                            f"unknown zone {zn!r}; defined zones: "
+                            + (", ".join(zones) or "none ([zones] is empty)"),
+                            needle=f'"{zn}"',
+                        )
                     count = self.get(u, "count", f"{fld}.count", int, 1)
-                    if count < 1:
-                        self.err(f"{fld}.count", f"expected a positive integer, got {count}",
-                                 needle="count")
+                    if not 1 <= count <= MAX_SLOTS:
+                        self.err(
+                            f"{fld}.count", f"expected 1..{MAX_SLOTS}, got {count}", needle="count"
+                        )
                     s_zone += [zn] * count
                     s_at += [(-1, -1)] * count
+                    self._at_field += [""] * count
                 else:
                     cells = self.get(u, "at", f"{fld}.at", list)
                     for c in cells:
-                        if not (isinstance(c, list) and len(c) == 2
-                                and all(isinstance(x, int) and not isinstance(x, bool) for x in c)):
-                            self.err(f"{fld}.at", f"expected a list of [x, y] integer cells, got {c!r}",
-                                     needle="at")
-                    if "count" in u and u["count"] != len(cells):
-                        self.err(f"{fld}.count", f"count {u['count']} does not match {len(cells)} "
-                                 "cells in at", needle="count")
+                        if not (
+                            isinstance(c, list)
+                            and len(c) == 2
+                            and all(isinstance(x, int) and not isinstance(x, bool) for x in c)
+                        ):
+                            self.err(
+                                f"{fld}.at",
+                                f"expected a list of [x, y] integer cells, got {c!r}",
+                                needle="at",
+                            )
+                        if not (0 <= c[0] < self.w and 0 <= c[1] < self.h):
+                            w, h = self.w, self.h
+                            self.err(
+                                f"{fld}.at",
+                                f"unit at [x={c[0]}, y={c[1]}] is outside the "
+                                f"{w}x{h} map (x 0..{w - 1}, y 0..{h - 1})",
+                                needle=f"[{c[0]}, {c[1]}]",
+                            )
+                    if "count" in u and self.get(u, "count", f"{fld}.count", int) != len(cells):
+                        self.err(
+                            f"{fld}.count",
+                            f"count {u['count']} does not match {len(cells)} cells in at",
+                            needle="count",
+                        )
                     s_zone += [""] * len(cells)
                     s_at += [(c[1], c[0]) for c in cells]  # stored as (row, col)
                     count = len(cells)
+                    self._at_field += [f"{fld}.at"] * count
                 s_types += [TYPE_INDEX[tn]] * count
                 n_units += count
+            if n_units == 0:
+                self.err(f"forces.{side}.units", "a side needs at least one unit", needle="units")
             n_slots = self.get(t, "slots", f"forces.{side}.slots", int, n_units)
             if not 1 <= n_slots <= MAX_SLOTS:
-                self.err(f"forces.{side}.slots", f"expected 1..{MAX_SLOTS}, got {n_slots}",
-                         needle="slots")
-            if n_units == 0:
-                self.err(f"forces.{side}.units", "a side needs at least one unit")
+                self.err(
+                    f"forces.{side}.slots",
+                    f"expected 1..{MAX_SLOTS}, got {n_slots}",
+                    needle="slots",
+                )
             if n_units > n_slots:
-                self.err(f"forces.{side}.slots", f"{n_units} units do not fit in {n_slots} slots",
-                         needle="slots")
+                self.err(
+                    f"forces.{side}.slots",
+                    f"{n_units} units do not fit in {n_slots} slots",
+                    needle="slots",
+                )
             pad = n_slots - n_units
+            self._at_field += [""] * pad
             slots.append(n_slots)
             types += s_types + [0] * pad
             present += [True] * n_units + [False] * pad
             zone_of += s_zone + [""] * pad
             at += s_at + [(-1, -1)] * pad
-        return ((slots[0], slots[1]), np.array(types, dtype=np.int8), np.array(present),
-                zone_of, np.array(at, dtype=np.int16).reshape(-1, 2))
+        return (
+            (slots[0], slots[1]),
+            np.array(types, dtype=np.int8),
+            np.array(present),
+            zone_of,
+            np.array(at, dtype=np.int16).reshape(-1, 2),
+        )
 
     def parse_doctrine_hint(self, side: str) -> str | None:
         t = self.d["forces"][side]
@@ -388,65 +548,98 @@ class _Parser:
             from cgfsim.sim.doctrines import DOCTRINES
 
             if v not in DOCTRINES:
-                self.err(f"forces.{side}.doctrine", f"unknown doctrine {v!r}; expected one of "
-                         + ", ".join(DOCTRINES), needle=f'"{v}"')
-        return v  # type: ignore[no-any-return]
+                self.err(
+                    f"forces.{side}.doctrine",
+                    f"unknown doctrine {v!r}; expected one of " + ", ".join(DOCTRINES),
+                    needle=f'"{v}"',
+                )
+        return v
 
-    def check_placement(self, maps: np.ndarray, zones: dict[str, tuple[int, int, int, int]],
-                        zone_names: tuple[str, ...], zone_of: list[str], at: np.ndarray,
-                        present: np.ndarray) -> None:
+    def check_placement(
+        self,
+        maps: np.ndarray,
+        zones: dict[str, tuple[int, int, int, int]],
+        zone_names: tuple[str, ...],
+        zone_of: list[str],
+        at: np.ndarray,
+        present: np.ndarray,
+    ) -> None:
         h, w = maps.shape[1:]
         seen: set[tuple[int, int]] = set()
-        for (r, c), z, p in zip(at.tolist(), zone_of, present.tolist(), strict=True):
+        for (r, c), z, p, fld in zip(
+            at.tolist(), zone_of, present.tolist(), self._at_field, strict=True
+        ):
             if not p or z:
                 continue
             if not (0 <= r < h and 0 <= c < w):
-                self.err("forces.at", f"unit at [x={c}, y={r}] is outside the {w}x{h} map",
-                         needle=f"[{c}, {r}]")
+                self.err(
+                    fld,
+                    f"unit at [x={c}, y={r}] is outside the {w}x{h} map "
+                    f"(x 0..{w - 1}, y 0..{h - 1})",
+                    needle=f"[{c}, {r}]",
+                )
             if not PASSABLE[maps[:, r, c]].all():
-                self.err("forces.at", f"unit at [x={c}, y={r}] stands on an impassable cell",
-                         needle=f"[{c}, {r}]")
+                self.err(
+                    fld,
+                    f"unit at [x={c}, y={r}] stands on an impassable cell",
+                    needle=f"[{c}, {r}]",
+                )
             if (r, c) in seen:
-                self.err("forces.at", f"two units at [x={c}, y={r}]", needle=f"[{c}, {r}]")
+                self.err(fld, f"two units at [x={c}, y={r}]", needle=f"[{c}, {r}]")
             seen.add((r, c))
         names = [n for n in zone_names if n in zone_of]
         for i, a in enumerate(names):
-            for b in names[i + 1:]:
+            for b in names[i + 1 :]:
                 if _overlap(zones[a], zones[b]):
-                    self.err(f"zones.{b}", f"start zone {b!r} overlaps start zone {a!r}",
-                             needle=f"{b} =")
+                    self.err(
+                        f"zones.{b}", f"start zone {b!r} overlaps start zone {a!r}", needle=f"{b} ="
+                    )
         for zn in names:
             need = zone_of.count(zn)
             x0, y0, x1, y1 = zones[zn]
-            sub = PASSABLE[maps[:, y0:y1 + 1, x0:x1 + 1]]
+            sub = PASSABLE[maps[:, y0 : y1 + 1, x0 : x1 + 1]]
             free = sub.reshape(len(maps), -1).sum(1).min()
             for (r, c), z, p in zip(at.tolist(), zone_of, present.tolist(), strict=True):
                 if p and not z and x0 <= c <= x1 and y0 <= r <= y1:
                     free -= 1
             if free < need:
-                self.err(f"zones.{zn}", f"start zone {zn!r} has {free} free passable cells "
-                         f"but {need} units start in it", needle=f"{zn} =")
+                self.err(
+                    f"zones.{zn}",
+                    f"start zone {zn!r} has {free} free passable cells "
+                    f"but {need} units start in it",
+                    needle=f"{zn} =",
+                )
 
-    def parse_objectives(self, zones: dict[str, tuple[int, int, int, int]]) -> tuple[Objective, ...]:
+    def parse_objectives(
+        self, zones: dict[str, tuple[int, int, int, int]]
+    ) -> tuple[Objective, ...]:
         objs = self.get(self.d, "objectives", "[[objectives]]", list, [])
         out = []
         for i, o in enumerate(objs):
             fld = f"objectives[{i}]"
             if not isinstance(o, dict):
                 self.err(fld, f"expected a table, got {o!r}")
+            self.known(o, fld, ("name", "zone", "hold_ticks", "capturable_by"))
             zn = self.get(o, "zone", f"{fld}.zone", str)
             if zn not in zones:
-                self.err(f"{fld}.zone", f"unknown zone {zn!r}; defined zones: {', '.join(zones)}",
-                         needle=f'"{zn}"')
+                self.err(
+                    f"{fld}.zone",
+                    f"unknown zone {zn!r}; defined zones: {', '.join(zones)}",
+                    needle=f'"{zn}"',
+                )
             hold = self.get(o, "hold_ticks", f"{fld}.hold_ticks", int, 10)
-            if hold < 1:
-                self.err(f"{fld}.hold_ticks", f"expected a positive integer, got {hold}",
-                         needle="hold_ticks")
+            if not 1 <= hold <= 100_000:
+                self.err(
+                    f"{fld}.hold_ticks", f"expected 1..100000, got {hold}", needle="hold_ticks"
+                )
             cap = self.get(o, "capturable_by", f"{fld}.capturable_by", list, list(SIDES))
             for s in cap:
                 if s not in SIDES:
-                    self.err(f"{fld}.capturable_by", f"unknown side {s!r}; expected blue, red",
-                             needle="capturable_by")
+                    self.err(
+                        f"{fld}.capturable_by",
+                        f"unknown side {s!r}; expected blue, red",
+                        needle="capturable_by",
+                    )
             name = self.get(o, "name", f"{fld}.name", str, zn)
             out.append(Objective(name, zn, zones[zn], hold, ("blue" in cap, "red" in cap)))
         return tuple(out)
@@ -469,9 +662,19 @@ class _Parser:
     def _weight(self, fld: str, k: str, v: Any, fields: Any) -> float:
         if k not in fields:
             self.err(fld, "unknown reward weight; expected one of " + ", ".join(fields), needle=k)
-        if not isinstance(v, (int, float)) or isinstance(v, bool):
-            self.err(fld, f"expected a number, got {v!r}", needle=k)
+        if not isinstance(v, (int, float)) or isinstance(v, bool) or not math.isfinite(v):
+            self.err(fld, f"expected a finite number, got {v!r}", needle=k)
         return float(v)
+
+
+_TOML_TYPE: dict[type, str] = {
+    dict: "table",
+    list: "array",
+    str: "string",
+    int: "integer",
+    float: "float",
+    bool: "boolean",
+}
 
 
 def _overlap(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> bool:
