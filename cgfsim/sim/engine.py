@@ -391,24 +391,21 @@ class Engine:
         holding = self._update_objectives(active)
         self._victory(active)
         ended = active & self.done
-        out = self.outcome
-        won = np.stack([out == BLUE_WIN, out == RED_WIN], 1) & ended[:, None]
-        drawn = ((out == DRAW) & ended)[:, None].repeat(2, 1)
-        terms = np.stack(
-            [
-                dealt,
-                dealt[:, ::-1],
-                kills_on,
-                lost,
-                holding,
-                won,
-                won[:, ::-1],
-                drawn,
-                np.ones_like(dealt),
-            ],
-            -1,
-        ).astype(np.float32)
-        self._rewards = (terms * self._w_rewards[None]).sum(-1) * active[:, None]
+        w = self._w_rewards  # columns in REWARD_TERMS order
+        rew = (
+            dealt * w[:, 0]
+            + dealt[:, ::-1] * w[:, 1]
+            + kills_on * w[:, 2]
+            + lost * w[:, 3]
+            + holding * w[:, 4]
+            + w[:, 8]
+        )
+        if ended.any():  # outcome terms only exist on the tick an episode ends
+            out = self.outcome[:, None]
+            won = (out == np.array([[BLUE_WIN, RED_WIN]])) & ended[:, None]
+            drawn = (out == DRAW) & ended[:, None]
+            rew = rew + won * w[:, 5] + won[:, ::-1] * w[:, 6] + drawn * w[:, 7]
+        self._rewards = (rew * active[:, None]).astype(np.float32)
         return StepResult(
             self._rewards.astype(np.float32),
             ended,
