@@ -67,17 +67,25 @@ class _View:
 
     def goal_objective(self) -> np.ndarray:
         """(B, n) goal cell: the objective, or the enemy's start zone when there is none."""
-        e = self.e
-        rect = e.obj_rect[0] if e.n_obj else _enemy_zone(e, self.side)
-        return np.broadcast_to(
-            _zone_goal(e, tuple(int(v) for v in rect))[e.map_id][:, None], (e.B, self.n)
-        )
+        return self._per_map_goal("objective")
 
     def goal_home(self) -> np.ndarray:
+        return self._per_map_goal("home")
+
+    def _per_map_goal(self, which: str) -> np.ndarray:
         e = self.e
-        return np.broadcast_to(
-            _zone_goal(e, _enemy_zone(e, 1 - self.side))[e.map_id][:, None], (e.B, self.n)
-        )
+        key = ("doctrine_goal", which, self.side)
+        if key not in e.derived:
+            if which == "objective":
+                rect = (
+                    tuple(int(v) for v in e.obj_rect[0]) if e.n_obj else _enemy_zone(e, self.side)
+                )
+            else:
+                rect = _enemy_zone(e, 1 - self.side)
+            e.derived[key] = _zone_goal(e, rect)
+        per_map: np.ndarray = e.derived[key]  # type: ignore[assignment]
+        goal = per_map[0] if e.n_maps == 1 else per_map[e.map_id][:, None]
+        return np.broadcast_to(goal, (e.B, self.n))
 
     def goal_enemy(self, where: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """(B, n) cell of the nearest known enemy by path, and whether there is one.

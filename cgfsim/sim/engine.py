@@ -477,8 +477,8 @@ class Engine:
 
     def _victory(self, active: np.ndarray) -> None:
         sc = self.scenario
-        b_alive = self.alive[:, : self.nb].any(1)
-        r_alive = self.alive[:, self.nb :].any(1)
+        left = np.add.reduceat(self.alive.view(np.int8), self._side_starts, axis=1) > 0
+        b_alive, r_alive = left[:, 0], left[:, 1]
         blue = np.zeros(self.B, bool)
         red = np.zeros(self.B, bool)
         term = np.zeros(self.B, bool)
