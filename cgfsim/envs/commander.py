@@ -43,7 +43,7 @@ class CommanderEnv(gym.Env):
     | 3      | south         | move one cell down (in the canonical frame)              |
     | 4      | west          | move one cell left                                       |
     | 5      | fire_nearest  | fire at the nearest engageable enemy                     |
-    | 6      | take_cover    | stay, hold fire, +1 cover until the unit moves or fires  |
+    | 6      | take_cover    | stay, hold fire, +1 cover from next tick until it acts   |
     | 7 + j  | fire_at_j     | fire at enemy slot j                                     |
 
     An impossible action (into a wall, no target, a dead unit's order) is a
