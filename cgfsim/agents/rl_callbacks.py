@@ -1,0 +1,157 @@
+"""SB3 callbacks of :func:`cgfsim.agents.rl.train_rl`: evaluation at data budgets, progress.
+
+Evaluation exports the SB3 actor into a :class:`~cgfsim.agents.networks.CgfPolicy`
+and plays it (greedy by default) against the training opponent in fresh
+batched worlds with a fixed seed, so every point of a curve sees the same
+worlds (common random numbers) and the number is the one `cgfsim evaluate`
+would report for the saved checkpoint. Evaluation time is excluded from the
+training wall time.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from stable_baselines3.common.callbacks import BaseCallback
+from tqdm.auto import tqdm
+
+from cgfsim.agents.checkpoints import save_checkpoint
+from cgfsim.agents.export import export_sb3
+from cgfsim.agents.networks import CgfPolicy
+from cgfsim.agents.runs import CurveRow, append_curve_row
+
+#: evaluate(policy) -> object with win_rate, draw_rate, loss_rate, win_ci (low, high), ...
+EvalFn = Callable[[CgfPolicy], Any]
+
+
+def eval_budgets(
+    total: int, every: int | None, at: Sequence[int] | None, points: int = 10
+) -> list[int]:
+    """Sorted data budgets (env steps) at which to evaluate; ``total`` is always one."""
+    if at is not None:
+        budgets = {int(b) for b in at if 0 < int(b) <= total}
+    else:
+        step = int(every) if every else max(1, total // points)
+        budgets = set(range(step, total + 1, step))
+    budgets.add(int(total))
+    return sorted(budgets)
+
+
+def _ci(result: Any) -> tuple[float, float]:
+    for name in ("win_ci", "win_rate_ci", "wilson_win"):
+        ci = getattr(result, name, None)
+        if ci is not None:
+            return float(ci[0]), float(ci[1])
+    return float("nan"), float("nan")
+
+
+class TrainCallback(BaseCallback):
+    """Evaluates at data budgets, appends curve rows, keeps the best checkpoint, shows progress.
+
+    A budget counts as reached at the first rollout end at or past it (SB3
+    collects whole rollouts), and the row records the exact ``env_steps``.
+    """
+
+    def __init__(
+        self,
+        run_dir: Path,
+        evaluate: EvalFn | None,
+        budgets: Sequence[int],
+        total_steps: int,
+        approach: str,
+        seed: int,
+        meta: dict[str, Any],
+        progress: bool = True,
+        start_steps: int = 0,
+    ) -> None:
+        super().__init__(verbose=0)
+        self.run_dir = run_dir
+        self.evaluate_fn = evaluate
+        self.budgets = list(budgets)
+        self.total_steps = total_steps
+        self.approach = approach
+        self.seed = seed
+        self.meta = meta
+        self.show_progress = progress and sys.stderr.isatty()
+        self.start_steps = start_steps
+        self.curve: list[dict[str, Any]] = []
+        self.best_win_rate = -1.0
+        self.best_steps = 0
+        self.eval_s = 0.0
+        self.t0 = 0.0
+        self.bar: Any = None
+
+    # ------------------------------------------------------------------ timing
+    @property
+    def train_wall_s(self) -> float:
+        """Wall time spent training (collecting + updating), evaluation excluded."""
+        return time.perf_counter() - self.t0 - self.eval_s
+
+    def _on_training_start(self) -> None:
+        self.t0 = time.perf_counter()
+        self.budgets = [b for b in self.budgets if b > self.num_timesteps]
+        self.bar = tqdm(
+            total=self.total_steps,
+            initial=self.num_timesteps,
+            unit="step",
+            unit_scale=True,
+            dynamic_ncols=True,
+            disable=not self.show_progress,
+            desc=self.approach,
+        )
+
+    def _on_step(self) -> bool:
+        if self.bar is not None:
+            self.bar.n = self.num_timesteps
+            if self.n_calls % 64 == 0:
+                self.bar.refresh()
+        return True
+
+    def _on_rollout_end(self) -> None:
+        if self.budgets and self.num_timesteps >= self.budgets[0]:
+            while self.budgets and self.num_timesteps >= self.budgets[0]:
+                self.budgets.pop(0)
+            self._evaluate()
+
+    def _on_training_end(self) -> None:
+        if not self.curve or self.curve[-1]["env_steps"] < self.num_timesteps:
+            self._evaluate()
+        if self.bar is not None:
+            self.bar.n = self.num_timesteps
+            self.bar.close()
+
+    # ------------------------------------------------------------------ evaluation
+    def _evaluate(self) -> None:
+        if self.evaluate_fn is None:
+            return
+        t = time.perf_counter()
+        policy, spec = export_sb3(self.model)
+        res = self.evaluate_fn(policy)
+        win = float(res.win_rate)
+        lo, hi = _ci(res)
+        row = CurveRow(
+            self.approach,
+            self.seed,
+            int(self.num_timesteps),
+            win,
+            lo,
+            hi,
+            round(self.train_wall_s, 3),
+        )
+        append_curve_row(self.run_dir, row)
+        self.curve.append(asdict(row))
+        for key in ("win_rate", "draw_rate", "loss_rate", "mean_return", "mean_length"):
+            if hasattr(res, key):
+                self.logger.record(f"eval/{key}", float(getattr(res, key)))
+        if win >= self.best_win_rate:  # ties: the later, more trained, policy
+            self.best_win_rate, self.best_steps = win, int(self.num_timesteps)
+            meta = {**self.meta, "env_steps": int(self.num_timesteps), "win_rate": win}
+            save_checkpoint(self.run_dir / "best", policy, spec, meta)
+        self.eval_s += time.perf_counter() - t
+        if self.bar is not None:
+            self.bar.set_postfix(win=f"{win:.2f}", best=f"{self.best_win_rate:.2f}")
