@@ -96,7 +96,7 @@ class CgfRecurrentPolicy(RecurrentActorCriticPolicy):
         lstm_states: tuple[torch.Tensor, torch.Tensor],
         episode_starts: torch.Tensor,
         lstm: torch.nn.LSTM,
-    ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
+    ) -> tuple[torch.Tensor, Any]:  # (output, (h, c)); sb3-contrib annotates it loosely
         n_seq = lstm_states[0].shape[1]
         seq = features.reshape((n_seq, -1, lstm.input_size)).swapaxes(0, 1)
         starts = episode_starts.reshape((n_seq, -1)).swapaxes(0, 1)

@@ -128,9 +128,12 @@ def test_maskable_ppo_smoke() -> None:
     from cgfsim.envs.sb3 import CgfsimVecEnv
 
     venv = VecMonitor(CgfsimVecEnv("duel", 8, opponent="random"))
+    from stable_baselines3.common.logger import Logger
+
     model = MaskablePPO(
         "MlpPolicy", venv, n_steps=32, batch_size=64, n_epochs=1, seed=0, device="cpu"
     )
+    model.set_logger(Logger(folder=None, output_formats=[]))  # no SB3-* temp folder
     model.learn(total_timesteps=512)
     assert model.num_timesteps >= 512
     assert len(model.ep_info_buffer) > 0  # episodes finished and reached the logs
