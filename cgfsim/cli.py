@@ -91,7 +91,7 @@ def cmd_show(args: argparse.Namespace) -> int:
 def cmd_play(args: argparse.Namespace) -> int:
     from cgfsim.sim.doctrines import get_doctrine
     from cgfsim.sim.engine import Engine
-    from cgfsim.sim.metrics import summarise
+    from cgfsim.sim.metrics import rate_rows, summarise
     from cgfsim.sim.scenario import load_scenario
 
     if args.episodes < 1:
@@ -124,11 +124,9 @@ def cmd_play(args: argparse.Namespace) -> int:
     lines = [
         f"{sc.name}: blue {bn} vs red {rn}, {s.episodes} episodes, seed {args.seed}, "
         f"{combat} combat",
-        f"{'result':10s} {'rate':>7s}  {'95% CI':>15s}  {'count':>6s}",
     ]
-    for label, k in (("blue wins", s.blue_wins), ("red wins", s.red_wins), ("draws", s.draws)):
-        r, lo, hi = s.rate(k)
-        lines.append(f"{label:10s} {r:7.1%}  [{lo:6.1%}, {hi:6.1%}]  {k:6d}")
+    counts = [("blue wins", s.blue_wins), ("red wins", s.red_wins), ("draws", s.draws)]
+    lines += rate_rows(counts, s.episodes)
     lines.append(
         f"mean episode length {s.mean_length:.1f} ticks; mean losses per episode: "
         f"blue {s.blue_losses:.2f}, red {s.red_losses:.2f}"

@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from cgfsim.sim.errors import CgfsimError
-from cgfsim.sim.metrics import wilson_interval
+from cgfsim.sim.metrics import rate_rows, wilson_interval
 
 if TYPE_CHECKING:
     from cgfsim.agents.networks import CgfPolicy
@@ -139,11 +139,9 @@ class EvalResult:
             f"{self.scenario}: {self.policy} ({self.side}, {self.obs}) vs {self.opponent}, "
             f"{self.episodes} episodes, seed {self.seed}, actions: {self.action_mode}"
             + (" over valid actions (masked)" if self.masked else " (unmasked)"),
-            f"{'result':8s} {'rate':>7s}  {'95% CI':>16s}  {'count':>6s}",
         ]
-        for label, k in (("wins", self.wins), ("draws", self.draws), ("losses", self.losses)):
-            r, lo, hi = self._rate(k)
-            lines.append(f"{label:8s} {r:7.1%}  [{lo:6.1%}, {hi:6.1%}]  {k:6d}")
+        counts = [("wins", self.wins), ("draws", self.draws), ("losses", self.losses)]
+        lines += rate_rows(counts, self.episodes, width=8)
         lines.append(
             f"mean return {self.mean_return:.3f} (sd {self.std_return:.3f}); mean length "
             f"{self.mean_length:.1f} ticks; exchange ratio {xs} (enemy lost "

@@ -61,7 +61,7 @@ from cgfsim.agents.population import (
     n_params,
     to_policy,
 )
-from cgfsim.agents.runs import CurveRow, append_curve_row, write_json
+from cgfsim.agents.runs import CurveRow, append_curve_row, run_config, write_json
 from cgfsim.sim.errors import CgfsimError
 
 METHODS = ("ga", "cmaes")
@@ -233,19 +233,9 @@ def train_ga(
     run_dir = Path(out_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     approach = f"{'ga' if method == 'ga' else 'cmaes'}-{policy}"
-    config = {
-        "algo": method,
-        "scenario": sc.name,
-        "opponent": opponent,
-        "obs": obs,
-        "policy": policy,
-        "side": side,
-        "steps": steps,
-        "seed": seed,
-        "hparams": hp,
-        "eval_episodes": eval_episodes,
-        "eval_action_mode": "greedy",
-    }
+    config = run_config(
+        method, sc.name, opponent, obs, policy, side, steps, seed, hp, eval_episodes
+    )
     write_json(run_dir / "config.json", config)
 
     threads_before = torch.get_num_threads()

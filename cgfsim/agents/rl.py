@@ -42,7 +42,7 @@ from cgfsim.agents.encoders import EntityExtractor, GridExtractor
 from cgfsim.agents.export import export_sb3
 from cgfsim.agents.networks import ACTIVATIONS, OBS_MODES, CgfPolicy
 from cgfsim.agents.rl_callbacks import TrainCallback, eval_budgets
-from cgfsim.agents.runs import make_run_dir, read_json, write_json
+from cgfsim.agents.runs import make_run_dir, read_json, run_config, write_json
 from cgfsim.sim.errors import CgfsimError
 
 ALGOS = ("ppo", "a2c", "maskable_ppo", "recurrent_ppo")
@@ -349,19 +349,7 @@ def train_rl(
     else:
         run_dir = Path(out_dir)
         run_dir.mkdir(parents=True, exist_ok=True)
-    config = {
-        "algo": a,
-        "scenario": sc.name,
-        "opponent": opponent,
-        "obs": obs,
-        "policy": policy,
-        "side": side,
-        "steps": steps,
-        "seed": seed,
-        "hparams": hp,
-        "eval_episodes": eval_episodes,
-        "eval_action_mode": "greedy",
-    }
+    config = run_config(a, sc.name, opponent, obs, policy, side, steps, seed, hp, eval_episodes)
     write_json(run_dir / "config.json", config)
 
     threads_before = torch.get_num_threads()

@@ -195,3 +195,35 @@ class DataAccount:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+#: How every learner's held-out evaluations act (see cgfsim.agents.evaluation._use_mask).
+EVAL_ACTION_MODE = "greedy over valid actions"
+
+
+def run_config(
+    algo: str,
+    scenario: str,
+    opponent: Any,
+    obs: str,
+    policy: str,
+    side: str,
+    steps: int,
+    seed: int,
+    hparams: Mapping[str, Any],
+    eval_episodes: int,
+) -> dict[str, Any]:
+    """The resolved config every learner writes to ``config.json``, in one shape."""
+    return {
+        "algo": algo,
+        "scenario": scenario,
+        "opponent": opponent,
+        "obs": obs,
+        "policy": policy,
+        "side": side,
+        "steps": steps,
+        "seed": seed,
+        "hparams": dict(hparams),
+        "eval_episodes": eval_episodes,
+        "eval_action_mode": EVAL_ACTION_MODE,
+    }

@@ -23,6 +23,16 @@ def wilson_interval(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
     return (max(0.0, centre - half), min(1.0, centre + half))
 
 
+def rate_rows(rows: list[tuple[str, int]], n: int, width: int = 10) -> list[str]:
+    """Header plus one line per (label, count): rate, Wilson 95% interval, count."""
+    out = [f"{'result':{width}s} {'rate':>7s}  {'95% CI':>16s}  {'count':>6s}"]
+    for label, k in rows:
+        lo, hi = wilson_interval(k, n)
+        r = k / max(n, 1)
+        out.append(f"{label:{width}s} {r:7.1%}  [{lo:6.1%}, {hi:6.1%}]  {k:6d}")
+    return out
+
+
 @dataclass
 class MatchSummary:
     """Doctrine-vs-doctrine (or any) results of N episodes, from blue's point of view."""
