@@ -51,6 +51,7 @@ GA_INDIVIDUALS = int(os.environ.get("CGFSIM_BENCH_GA_INDIVIDUALS", "4"))
 def _ppo(venv: Any, n_envs: int, updates: int) -> dict[str, float]:
     """Train PPO for ``updates`` updates after one warm-up update; split collect/update time."""
     from stable_baselines3 import PPO
+    from stable_baselines3.common.logger import Logger
     from stable_baselines3.common.vec_env import VecMonitor
 
     from cgfsim.agents import rl
@@ -68,6 +69,7 @@ def _ppo(venv: Any, n_envs: int, updates: int) -> dict[str, float]:
         verbose=0,
         **algo_kw,
     )
+    model.set_logger(Logger(folder=None, output_formats=[]))  # SB3 leaves no temp folder
     times = {"collect": 0.0, "update": 0.0}
     collect, train = model.collect_rollouts, model.train
 
