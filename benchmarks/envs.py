@@ -157,12 +157,9 @@ def bench_minigrid() -> float | None:
 
 
 def main() -> None:
-    try:
-        import torch
+    import torch  # a dependency; pinned to one thread like the env
 
-        torch.set_num_threads(1)
-    except ImportError:
-        pass
+    torch.set_num_threads(1)
     single = bench_single()
     vec, vec_units = bench_vecenv()
     dummy = bench_dummy()

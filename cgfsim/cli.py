@@ -200,12 +200,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--frames", action="store_true", help="print every tick as text")
     s.add_argument("--no-color", action="store_true")
     s.set_defaults(func=cmd_replay)
-    try:
-        from cgfsim import cli_agents  # type: ignore[attr-defined,unused-ignore]
-    except ImportError:
-        pass
-    else:
-        cli_agents.register(sub)
+    from cgfsim import cli_agents
+
+    cli_agents.register(sub)
     return p
 
 

@@ -225,10 +225,7 @@ def train_ga(
     steps = int(steps)
     if steps < 1:
         raise CgfsimError(f"steps must be >= 1, got {steps}")
-    try:
-        sc = get_scenario(scenario)
-    except ValueError as e:
-        raise CgfsimError(str(e)) from None
+    sc = get_scenario(scenario)  # bad input raises ScenarioError, a CgfsimError
     P, K = hp["pop"], hp["episodes_per_ind"]
     run_dir = Path(out_dir)
     run_dir.mkdir(parents=True, exist_ok=True)

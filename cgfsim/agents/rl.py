@@ -171,8 +171,9 @@ def _schedule(key: str, value: Any) -> Any:
         try:
             return LinearSchedule(float(value[4:]))
         except ValueError:
-            pass
-        raise CgfsimError(f"hyperparameter {key}={value!r}: expected a number or 'lin_<number>'")
+            raise CgfsimError(
+                f"hyperparameter {key}={value!r}: expected a number or 'lin_<number>'"
+            ) from None
     return value
 
 
@@ -332,10 +333,7 @@ def train_rl(
     from cgfsim.envs.sb3 import CgfsimVecEnv
 
     a = resolve_algo(algo, policy)
-    try:
-        sc = get_scenario(scenario)
-    except ValueError as e:
-        raise CgfsimError(str(e)) from None
+    sc = get_scenario(scenario)  # bad input raises ScenarioError, a CgfsimError
     hp = resolve_hparams(a, sc.name, hparams)
     env_kw, policy_kwargs, algo_kw, run_kw = split_hparams(a, hp, obs)
     steps = int(steps)

@@ -225,10 +225,7 @@ def round_robin(
         raise CgfsimError(f"players must be distinct, got {names}")
     if episodes < 1:
         raise CgfsimError(f"episodes must be >= 1, got {episodes}")
-    try:
-        sc = get_scenario(scenario)
-    except ValueError as e:
-        raise CgfsimError(str(e)) from None
+    sc = get_scenario(scenario)  # bad input raises ScenarioError, a CgfsimError
     loaded = {n: load_player(n) for n in names}  # fail early on a bad name or checkpoint
     if both_sides is None:
         both_sides = not is_symmetric(sc)

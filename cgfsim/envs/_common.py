@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from cgfsim.sim.doctrines import ALIASES, DOCTRINES, get_doctrine
+from cgfsim.sim.errors import ScenarioError
 from cgfsim.sim.scenario import Scenario, load_scenario, resolve
 
 if TYPE_CHECKING:
@@ -34,10 +35,10 @@ def get_scenario(scenario: ScenarioLike | None, path: str | Path | None = None) 
     re-creating an env (as Gymnasium's checker does per render mode) cheap.
     """
     if path is not None and scenario is not None:
-        raise ValueError(f"give either scenario={scenario!r} or path={str(path)!r}, not both")
+        raise ScenarioError(f"give either scenario={scenario!r} or path={str(path)!r}, not both")
     src = path if path is not None else scenario
     if src is None:
-        raise ValueError("no scenario: pass path='my.toml' (or scenario=<built-in name>)")
+        raise ScenarioError("no scenario: pass path='my.toml' (or scenario=<built-in name>)")
     if isinstance(src, Scenario):
         return src
     if isinstance(src, str):  # a built-in's [scenario] name, e.g. "RandomField"

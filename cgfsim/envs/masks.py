@@ -45,8 +45,6 @@ class MaskBuilder:
         self.O = self.own.stop - self.own.start
         self.E = self.en.stop - self.en.start
         self.n_actions = A.n_actions(self.E)
-        self.range2 = e.range2[self.own][None, :, None]
-        self.indirect = e.indirect[self.own][None, :, None]
         self.dy = A.DY[list(_MOVES)].astype(np.int64)
         self.dx = A.DX[list(_MOVES)].astype(np.int64)
         # canonical column -> engine column: red's canonical north is the map's south
@@ -64,14 +62,11 @@ class MaskBuilder:
         alive = e.alive[w, own]
         m[..., A.STAY] = True
         m[..., A.TAKE_COVER] = alive
-        # fire
-        d2 = e.d2[w] if self.side == 0 else e.d2[w].transpose(0, 2, 1)
-        los = e.los[w] if self.side == 0 else e.los[w].transpose(0, 2, 1)
-        ready = alive & (e.cooldown[w, own] == 0) & (e.ammo[w, own] > 0)
-        engage = (d2 <= self.range2) & (los | self.indirect)
-        engage &= e.visible[w, en][:, None, :] & ready[..., None]
-        m[..., A.FIRE_AT :] = engage
-        m[..., A.FIRE_NEAREST] = engage.any(-1)
+        # fire: the engine's per-tick engagement table (range, own sight unless indirect, fog)
+        ready = e.ready()[w, own]
+        engage = (e.engage_b if self.side == 0 else e.engage_r)[w]
+        m[..., A.FIRE_AT :] = engage & ready[..., None]
+        m[..., A.FIRE_NEAREST] = e.has_target[w, own] & ready
         # moves
         y, x = e.y[w].astype(np.int64), e.x[w].astype(np.int64)
         occupied = e.alive[w].copy()

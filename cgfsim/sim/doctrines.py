@@ -51,7 +51,7 @@ class _View:
         self.alive = e.alive[:, own]
         self.y, self.x = e.y[:, own].astype(np.int64), e.x[:, own].astype(np.int64)
         self.cell = self.y * e.W + self.x
-        ready = self.alive & (e.cooldown[:, own] == 0) & (e.ammo[:, own] > 0)
+        ready = e.ready()[:, own]
         self.engage = e.engage_b if side == 0 else e.engage_r
         self.can_fire = ready & e.has_target[:, own]
         self.mover = self.alive & ~self.can_fire  # units whose action is a movement decision

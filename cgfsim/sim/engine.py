@@ -176,6 +176,13 @@ class Engine:
             self._path = path_tables(self.maps)
         return self._path
 
+    def ready(self) -> np.ndarray:
+        """(B, U) units that can fire now: alive, reloaded, with ammunition left.
+
+        The one definition shared by fire resolution, doctrines and action masks.
+        """
+        return self.alive & (self.cooldown == 0) & (self.ammo > 0)
+
     def terrain(self, world: int) -> np.ndarray:
         return self.maps[self.map_id[world]]
 
@@ -326,11 +333,10 @@ class Engine:
         act = self.check_actions(actions)
         nb, W = self.nb, self.W
         active = ~self.done
-        alive0 = self.alive & active[:, None]
         mcell = self.map_id.astype(np.int64)[:, None] * self.n_cells
 
         # ---- fire phase (state at the start of the tick)
-        can_fire = alive0 & (self.cooldown == 0) & (self.ammo > 0)
+        can_fire = self.ready() & active[:, None]
         tb = rules.choose_targets(
             act[:, :nb], can_fire[:, :nb], self.engage_b, self.d2, self.has_target[:, :nb]
         )
