@@ -13,7 +13,7 @@ import torch
 from cgfsim.agents.checkpoints import save_checkpoint
 from cgfsim.agents.networks import PolicySpec, build_policy
 from cgfsim.cli import main
-from cgfsim.cli_agents import check_combo, parse_sets
+from cgfsim.cli.agents import check_combo, parse_sets
 from cgfsim.sim.errors import CgfsimError
 
 torch.set_num_threads(1)

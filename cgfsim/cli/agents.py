@@ -224,9 +224,9 @@ def cmd_tournament(args: argparse.Namespace) -> int:
 # ------------------------------------------------------------------ parser
 
 
-def register(subparsers: Any) -> None:
+def register(sub: Any) -> None:
     """Add ``train``, ``evaluate`` and ``tournament`` to the ``cgfsim`` sub-command parser."""
-    s = subparsers.add_parser(
+    s = sub.add_parser(
         "train",
         help="train an agent (RL or GA) into a run folder",
         description="Train with PPO, A2C, RecurrentPPO (rppo), MaskablePPO (maskppo), a "
@@ -258,7 +258,7 @@ def register(subparsers: Any) -> None:
     s.add_argument("--quiet", action="store_true", help="no progress bar")
     s.set_defaults(func=cmd_train)
 
-    s = subparsers.add_parser(
+    s = sub.add_parser(
         "evaluate",
         help="evaluate a checkpoint or doctrine against opponents (headless, batched)",
         description="Win/draw/loss rates with Wilson 95%% intervals, mean return, exchange "
@@ -288,7 +288,7 @@ def register(subparsers: Any) -> None:
     s.add_argument("--threads", type=int, default=None, help="torch threads (default 1)")
     s.set_defaults(func=cmd_evaluate)
 
-    s = subparsers.add_parser(
+    s = sub.add_parser(
         "tournament",
         help="round robin between checkpoints and doctrines, with Elo ratings",
     )

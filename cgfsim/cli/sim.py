@@ -1,31 +1,16 @@
-"""The ``cgfsim`` command: scenarios, show, play, replay (and train/evaluate/tournament).
-
-Bad input of any kind ends with one line on stderr and exit code 2, never a
-traceback: every user-facing error derives from :class:`CgfsimError`.
-"""
+"""``cgfsim scenarios``, ``show``, ``play`` and ``replay``: the engine's commands."""
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
-import tempfile
-from collections.abc import Sequence
-from pathlib import Path
+from typing import Any
 
 import numpy as np
 
+from cgfsim.agents.runs import atomic_write_text
 from cgfsim.sim.errors import CgfsimError
-
-
-def _atomic_write_text(path: str | Path, text: str) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
 
 
 def _doctrine(name: str) -> str:
@@ -141,7 +126,7 @@ def cmd_play(args: argparse.Namespace) -> int:
             "combat": combat,
             **s.to_dict(),
         }
-        _atomic_write_text(args.json, json.dumps(out, indent=2) + "\n")
+        atomic_write_text(args.json, json.dumps(out, indent=2) + "\n")
     if rec is not None:
         rec.save(args.replay)
         print(f"replay of {len(rec.worlds)} episode(s) written to {args.replay}")
@@ -170,11 +155,8 @@ def cmd_replay(args: argparse.Namespace) -> int:
 # ------------------------------------------------------------------ parser
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="cgfsim", description="Learn CGF behaviour on batched grid-combat simulations."
-    )
-    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+def register(sub: Any) -> None:
+    """Add ``scenarios``, ``show``, ``play`` and ``replay`` to the sub-command parser."""
     s = sub.add_parser("scenarios", help="list built-in scenarios")
     s.set_defaults(func=cmd_scenarios)
     s = sub.add_parser("show", help="print a scenario's map and forces")
@@ -200,29 +182,3 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--frames", action="store_true", help="print every tick as text")
     s.add_argument("--no-color", action="store_true")
     s.set_defaults(func=cmd_replay)
-    from cgfsim import cli_agents
-
-    cli_agents.register(sub)
-    return p
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    try:
-        return int(args.func(args))
-    except CgfsimError as e:
-        print(f"cgfsim: error: {e}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("cgfsim: interrupted", file=sys.stderr)
-        return 130
-    except BrokenPipeError:
-        # The reader went away (e.g. `| head`): stop quietly, as the Python docs advise.
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        return 1
-
-
-if __name__ == "__main__":
-    sys.exit(main())
