@@ -6,7 +6,16 @@
 - ``policy.json``: format tag, the :class:`~cgfsim.agents.networks.PolicySpec`
   (architecture + observation mode/shape + action layout), free-form ``meta``
   (algo, scenario, side, training config, env_steps...) and the SHA-256 of
-  ``policy.pt``, which catches corrupted or mismatched weight files.
+  ``policy.pt``, which catches corrupted or mismatched weight files. The digest
+  is required: cgfsim always writes one, so a checkpoint without it is refused.
+
+Saving replaces a folder as a whole: the new pair is written into a sibling
+temp folder, then the old folder is moved aside, the new one renamed into
+place, and the old one deleted. A kill at any point leaves either the old or
+the new complete checkpoint; if it lands between the two renames (no folder at
+the path), loading falls back to the complete sibling. Loading validates the
+architecture (types and size limits) before any tensor is built, bounds the
+weights file by what the architecture needs, and refuses non-finite weights.
 
 SB3 ``.zip`` files written next to a checkpoint (``sb3_model.zip``) exist only
 to resume training. They contain pickled Python objects and so are
@@ -22,7 +31,10 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import math
 import os
+import shutil
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -31,13 +43,16 @@ import numpy as np
 import torch
 
 from cgfsim.agents.networks import OBS_RANK, CgfPolicy, PolicySpec
-from cgfsim.agents.runs import atomic_write_bytes, to_json
+from cgfsim.agents.runs import to_json
 from cgfsim.sim.errors import CgfsimError
 
 FORMAT = "cgfsim-policy"
 VERSION = 1
 WEIGHTS = "policy.pt"
 SPEC = "policy.json"
+#: Largest network a checkpoint may describe (float32 parameters): 200 MB of weights.
+MAX_PARAMS = 50_000_000
+MAX_SPEC_BYTES = 1 << 20
 
 
 class CheckpointError(CgfsimError, ValueError):
@@ -50,16 +65,15 @@ def save_checkpoint(
     spec: PolicySpec | None = None,
     meta: dict[str, Any] | None = None,
 ) -> Path:
-    """Write ``policy.pt`` then ``policy.json`` atomically into ``path_dir`` (created)."""
+    """Write ``policy.pt`` + ``policy.json`` into ``path_dir``, replacing it as a whole."""
     spec = spec or policy.spec
     if spec != policy.spec:
         raise CheckpointError(f"spec {spec} does not describe the policy ({policy.spec})")
     path = Path(path_dir)
-    path.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(parents=True, exist_ok=True)
     buf = io.BytesIO()
     torch.save({k: v.detach().cpu() for k, v in policy.state_dict().items()}, buf)
     data = buf.getvalue()
-    atomic_write_bytes(path / WEIGHTS, data)
     doc = {
         "format": FORMAT,
         "version": VERSION,
@@ -67,8 +81,43 @@ def save_checkpoint(
         "meta": meta or {},
         "weights_sha256": hashlib.sha256(data).hexdigest(),
     }
-    atomic_write_bytes(path / SPEC, (to_json(doc) + "\n").encode())
+    new = Path(tempfile.mkdtemp(prefix=f".{path.name}.new-", dir=path.parent))
+    try:
+        _write_synced(new / WEIGHTS, data)
+        _write_synced(new / SPEC, (to_json(doc) + "\n").encode())  # last: marks it complete
+        old = None
+        if path.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{path.name}.old-", dir=path.parent))
+            os.replace(path, old)  # an empty dir is replaced by the folder
+        os.replace(new, path)
+    except BaseException:
+        shutil.rmtree(new, ignore_errors=True)
+        raise
+    _fsync_dir(path.parent)
+    for stale in path.parent.glob(f".{path.name}.*-*"):  # this save's old copy, past kills
+        if stale.name.startswith((f".{path.name}.old-", f".{path.name}.new-")):
+            shutil.rmtree(stale, ignore_errors=True)
     return path
+
+
+def _write_synced(path: Path, data: bytes) -> None:
+    with open(path, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def _fsync_dir(d: Path) -> None:
+    try:
+        fd = os.open(d, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass  # some file systems cannot sync a directory; the renames still happened
+    finally:
+        os.close(fd)
 
 
 def read_spec(path: str | os.PathLike[str]) -> tuple[PolicySpec, dict[str, Any]]:
@@ -93,9 +142,20 @@ def load_checkpoint(
     wfile = d / WEIGHTS
     if not wfile.is_file():
         raise CheckpointError(f"checkpoint {d}: {WEIGHTS} is missing")
+    limit = 4 * _n_params(spec) + (1 << 20)  # float32 weights plus torch.save's framing
+    if wfile.stat().st_size > limit:
+        raise CheckpointError(
+            f"checkpoint {d}: {WEIGHTS} has {wfile.stat().st_size:,} bytes, more than the "
+            f"architecture in {SPEC} needs ({limit:,})"
+        )
     data = wfile.read_bytes()
     digest = doc.get("weights_sha256")
-    if digest is not None and hashlib.sha256(data).hexdigest() != digest:
+    if not isinstance(digest, str):
+        raise CheckpointError(
+            f"checkpoint {d}: {SPEC} has no weights_sha256 digest (cgfsim writes one; "
+            "refusing weights that cannot be verified)"
+        )
+    if hashlib.sha256(data).hexdigest() != digest:
         raise CheckpointError(f"checkpoint {d}: {WEIGHTS} is corrupted (checksum mismatch)")
     try:
         state = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
@@ -165,10 +225,35 @@ def _dir(path: str | os.PathLike[str]) -> Path:
     if p.is_file() and p.name in (WEIGHTS, SPEC):
         p = p.parent
     if not p.exists():
-        raise CheckpointError(f"checkpoint {p}: no such folder")
+        fallback = _interrupted_save(p)
+        if fallback is None:
+            raise CheckpointError(f"checkpoint {p}: no such folder")
+        return fallback
     if not p.is_dir():
         raise CheckpointError(f"checkpoint {p}: expected a folder with {SPEC} and {WEIGHTS}")
     return p
+
+
+def _interrupted_save(p: Path) -> Path | None:
+    """The complete sibling a save killed between its two renames left (newest first)."""
+    if not p.parent.is_dir():
+        return None
+    found = [
+        c
+        for c in p.parent.glob(f".{p.name}.*-*")
+        if c.name.startswith((f".{p.name}.new-", f".{p.name}.old-"))
+        and (c / SPEC).is_file()
+        and (c / WEIGHTS).is_file()
+    ]
+    found.sort(key=lambda c: (c.name.startswith(f".{p.name}.new-"), c.stat().st_mtime))
+    for c in reversed(found):
+        try:
+            doc = json.loads((c / SPEC).read_text(encoding="utf-8"))
+            if hashlib.sha256((c / WEIGHTS).read_bytes()).hexdigest() == doc["weights_sha256"]:
+                return c
+        except (OSError, ValueError, KeyError, TypeError, RecursionError):
+            continue
+    return None
 
 
 def _read_doc(d: Path) -> dict[str, Any]:
@@ -176,13 +261,20 @@ def _read_doc(d: Path) -> dict[str, Any]:
     if not f.is_file():
         hint = " (an SB3 .zip? export it with cgfsim.agents.export)" if any(d.glob("*.zip")) else ""
         raise CheckpointError(f"checkpoint {d}: {SPEC} is missing{hint}")
+    if f.stat().st_size > MAX_SPEC_BYTES:
+        raise CheckpointError(f"checkpoint {d}: {SPEC} is larger than {MAX_SPEC_BYTES:,} bytes")
     try:
         doc = json.loads(f.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise CheckpointError(f"checkpoint {d}: {SPEC} is not valid JSON ({e})") from None
+    except RecursionError:
+        raise CheckpointError(f"checkpoint {d}: {SPEC} is nested too deeply") from None
     if not isinstance(doc, dict) or doc.get("format") != FORMAT:
         raise CheckpointError(f"checkpoint {d}: {SPEC} is not a {FORMAT} file")
-    if int(doc.get("version", 0)) > VERSION:
+    version = doc.get("version", 0)
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise CheckpointError(f"checkpoint {d}: {SPEC} version must be an integer")
+    if version > VERSION:
         raise CheckpointError(
             f"checkpoint {d}: format version {doc.get('version')} is newer than this cgfsim "
             f"({VERSION})"
@@ -195,9 +287,26 @@ def _spec(doc: dict[str, Any], d: Path) -> PolicySpec:
     if not isinstance(raw, dict):
         raise CheckpointError(f"checkpoint {d}: {SPEC} has no policy spec")
     try:
-        return PolicySpec.from_dict(raw)
+        spec = PolicySpec.from_dict(raw)
+        n = _n_params(spec)
     except CgfsimError as e:
         raise CheckpointError(f"checkpoint {d}: {e}") from None
+    if n > MAX_PARAMS:
+        raise CheckpointError(
+            f"checkpoint {d}: the architecture in {SPEC} has {n:,} parameters, more than "
+            f"{MAX_PARAMS:,}"
+        )
+    return spec
+
+
+def _n_params(spec: PolicySpec) -> int:
+    """Parameter count of ``spec``'s network, from shapes only (built on the meta device)."""
+    try:
+        with torch.device("meta"):
+            pol = CgfPolicy(spec, ortho_init=False)
+    except (RuntimeError, ValueError) as e:
+        raise CgfsimError(f"policy spec cannot be built: {str(e).splitlines()[0]}") from None
+    return sum(math.prod(p.shape) for p in pol.parameters())
 
 
 def _load_state(policy: CgfPolicy, state: dict[str, Any], d: Path) -> None:
@@ -218,4 +327,6 @@ def _load_state(policy: CgfPolicy, state: dict[str, Any], d: Path) -> None:
                 f"checkpoint {d}: weight {k} has shape {got}, the architecture in {SPEC} "
                 f"needs {tuple(v.shape)}"
             )
+        if not bool(torch.isfinite(w).all()):
+            raise CheckpointError(f"checkpoint {d}: weight {k} holds NaN or infinite values")
     policy.load_state_dict(state)

@@ -47,8 +47,49 @@ OBS_RANK = {"vector": 1, "entities": 2, "grid": 3}
 LstmState = tuple[Tensor, Tensor]
 
 
+#: Upper bounds checked before any tensor is built: a spec read from a file cannot make
+#: cgfsim allocate gigabytes (a [40000, 40000] hidden layer is 6.4 GB of float32).
+SIZE_LIMITS = {
+    "obs_shape": 10_000_000,
+    "n_units": 1024,
+    "n_actions": 4096,
+    "hidden": 8192,
+    "lstm_hidden": 8192,
+    "features_dim": 8192,
+    "cnn_channels": 1024,
+    "embed_dim": 4096,
+    "attn_heads": 64,
+    "attn_layers": 16,
+}
+_INT_FIELDS = ("n_units", "n_actions", "lstm_hidden", "features_dim", "embed_dim", "attn_heads")
+
+
 def _tuple(x: Any) -> tuple[int, ...]:
     return tuple(int(v) for v in x)
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int | np.integer) and not isinstance(v, bool)
+
+
+def _check_types(spec: PolicySpec) -> None:
+    """Types of a spec's fields, checked first: a spec may come from an untrusted JSON file."""
+    for name in ("obs_shape", "hidden", "cnn_channels"):
+        v = getattr(spec, name)
+        if isinstance(v, str | bytes) or not isinstance(v, Sequence | np.ndarray):
+            raise CgfsimError(f"policy {name} must be a list of integers, got {v!r:.60}")
+        if not all(_is_int(x) for x in v):
+            raise CgfsimError(f"policy {name} must be a list of integers, got {list(v)!r:.60}")
+    for name in (*_INT_FIELDS, "attn_layers"):
+        if not _is_int(getattr(spec, name)):
+            raise CgfsimError(f"policy {name} must be an integer, got {getattr(spec, name)!r:.60}")
+    for name in ("obs_mode", "core", "activation"):
+        if not isinstance(getattr(spec, name), str):
+            raise CgfsimError(f"policy {name} must be a string, got {getattr(spec, name)!r:.60}")
+    if not isinstance(spec.layer_norm, bool):
+        raise CgfsimError(f"policy layer_norm must be true or false, got {spec.layer_norm!r:.60}")
+    if not isinstance(spec.dropout, int | float) or isinstance(spec.dropout, bool):
+        raise CgfsimError(f"policy dropout must be a number, got {spec.dropout!r:.60}")
 
 
 @dataclass
@@ -72,6 +113,7 @@ class PolicySpec:
     attn_layers: int = 1
 
     def __post_init__(self) -> None:
+        _check_types(self)
         self.obs_shape = _tuple(self.obs_shape)
         self.hidden = _tuple(self.hidden)
         self.cnn_channels = _tuple(self.cnn_channels)
@@ -90,12 +132,29 @@ class PolicySpec:
             )
         if not 0.0 <= self.dropout < 1.0:
             raise CgfsimError(f"policy dropout must be in [0, 1), got {self.dropout}")
+        if min(getattr(self, k) for k in (*_INT_FIELDS, "attn_layers")) < 1:
+            raise CgfsimError(
+                f"policy sizes ({', '.join((*_INT_FIELDS, 'attn_layers'))}) must be >= 1"
+            )
         if self.obs_mode == "entities" and self.embed_dim % self.attn_heads:
             raise CgfsimError(
                 f"embed_dim {self.embed_dim} must be divisible by attn_heads {self.attn_heads}"
             )
-        if min((self.n_units, self.n_actions, self.lstm_hidden, self.features_dim)) < 1:
-            raise CgfsimError("policy sizes (n_units, n_actions, lstm_hidden, ...) must be >= 1")
+        if min((*self.obs_shape, *self.hidden, *self.cnn_channels)) < 1:
+            raise CgfsimError(
+                f"policy obs_shape, hidden and cnn_channels need entries >= 1, got "
+                f"{self.obs_shape}, {self.hidden}, {self.cnn_channels}"
+            )
+        for name, limit in SIZE_LIMITS.items():
+            value = getattr(self, name)
+            values = value if isinstance(value, tuple) else (value,)
+            if name == "obs_shape":
+                values = (math.prod(value),)
+            if len(values) > 16 or max(values, default=0) > limit:
+                raise CgfsimError(
+                    f"policy {name} {value} is out of range (at most {limit:,}"
+                    f"{'' if name != 'obs_shape' else ' elements'} per entry, 16 entries)"
+                )
 
     @property
     def encoder_dim(self) -> int:

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import multiprocessing as mp
+import os
+import shutil
+import signal
+import time
 from pathlib import Path
 
 import gymnasium as gym
@@ -61,11 +67,15 @@ def test_missing_and_corrupted(tmp_path: Path) -> None:
     (d / "policy.pt").write_bytes(data[: len(data) // 2])
     with pytest.raises(CgfsimError, match="corrupted"):
         load_checkpoint(d)
-    # Without the checksum torch.load itself must fail cleanly.
+    # A truncated file whose digest matches must still fail cleanly in torch.load.
+    _rehash(d)
+    with pytest.raises(CgfsimError, match="cannot read"):
+        load_checkpoint(d)
+    # Without the digest nothing loads: a flipped byte could otherwise pass silently.
     doc = json.loads((d / "policy.json").read_text())
     del doc["weights_sha256"]
     (d / "policy.json").write_text(json.dumps(doc))
-    with pytest.raises(CgfsimError, match="cannot read"):
+    with pytest.raises(CgfsimError, match="no weights_sha256"):
         load_checkpoint(d)
     (d / "policy.pt").unlink()
     with pytest.raises(CgfsimError, match="missing"):
@@ -78,11 +88,110 @@ def test_missing_and_corrupted(tmp_path: Path) -> None:
 def test_weights_only_refuses_pickled_code(tmp_path: Path) -> None:
     d = save_checkpoint(tmp_path / "ck", build_policy(spec(), seed=0))
     torch.save({"x": object()}, d / "policy.pt")  # not loadable with weights_only=True
-    doc = json.loads((d / "policy.json").read_text())
-    del doc["weights_sha256"]
-    (d / "policy.json").write_text(json.dumps(doc))
-    with pytest.raises(CgfsimError):
+    _rehash(d)  # even with a matching digest, weights_only refuses the pickle
+    with pytest.raises(CgfsimError, match="cannot read"):
         load_checkpoint(d)
+
+
+def _rehash(d: Path) -> None:
+    """Make policy.json's digest match whatever policy.pt now holds."""
+    doc = json.loads((d / "policy.json").read_text())
+    doc["weights_sha256"] = hashlib.sha256((d / "policy.pt").read_bytes()).hexdigest()
+    (d / "policy.json").write_text(json.dumps(doc))
+
+
+def test_non_finite_weights_are_refused(tmp_path: Path) -> None:
+    pol = build_policy(spec(), seed=0)
+    with torch.no_grad():
+        pol.action_net.bias[0] = float("nan")
+    d = save_checkpoint(tmp_path / "ck", pol)
+    with pytest.raises(CgfsimError, match="NaN or infinite"):
+        load_checkpoint(d)
+
+
+@pytest.mark.parametrize(
+    ("change", "match"),
+    [
+        ({"hidden": [40000, 40000]}, "out of range"),
+        ({"hidden": [8192] * 16}, "parameters, more than"),
+        ({"hidden": "64"}, "list of integers"),
+        ({"hidden": [64.5]}, "list of integers"),
+        ({"hidden": [0]}, ">= 1"),
+        ({"n_units": 10**30}, "out of range"),
+        ({"n_units": "2"}, "must be an integer"),
+        ({"n_actions": True}, "must be an integer"),
+        ({"obs_shape": [10**9]}, "out of range"),
+        ({"obs_shape": None}, "list of integers"),
+        ({"lstm_hidden": -3}, ">= 1"),
+        ({"attn_heads": 0}, ">= 1"),
+        ({"dropout": "high"}, "must be a number"),
+        ({"layer_norm": 1}, "true or false"),
+        ({"core": ["mlp"]}, "must be a string"),
+        ({"extra": 1}, "unknown fields"),
+    ],
+)
+def test_malformed_architecture_is_refused_before_building(
+    tmp_path: Path, change: dict, match: str
+) -> None:
+    d = save_checkpoint(tmp_path / "ck", build_policy(spec(), seed=0))
+    doc = json.loads((d / "policy.json").read_text())
+    (d / "policy.json").write_text(json.dumps({**doc, "spec": {**doc["spec"], **change}}))
+    with pytest.raises(CgfsimError, match=match):
+        load_checkpoint(d)
+
+
+def test_malformed_json_documents(tmp_path: Path) -> None:
+    d = save_checkpoint(tmp_path / "ck", build_policy(spec(), seed=0))
+    doc = json.loads((d / "policy.json").read_text())
+    for text, match in [
+        ("[" * 100_000 + "]" * 100_000, "nested too deeply|not a cgfsim-policy"),
+        (json.dumps({**doc, "version": "1"}), "version must be an integer"),
+        (json.dumps({**doc, "spec": [1, 2]}), "no policy spec"),
+        (json.dumps({**doc, "weights_sha256": 5}), "no weights_sha256"),
+        (" " * (2 << 20), "larger than"),
+    ]:
+        (d / "policy.json").write_text(text)
+        with pytest.raises(CgfsimError, match=match):
+            load_checkpoint(d)
+
+
+def test_oversized_weights_file_is_refused(tmp_path: Path) -> None:
+    d = save_checkpoint(tmp_path / "ck", build_policy(spec(), seed=0))
+    with open(d / "policy.pt", "ab") as f:
+        f.write(b"\0" * (2 << 20))
+    with pytest.raises(CgfsimError, match="more than the architecture"):
+        load_checkpoint(d)
+
+
+def _save_forever(path: str, seed: int) -> None:  # runs in a forked child
+    pols = [build_policy(spec(), seed=s) for s in (seed, seed + 1)]
+    k = 0
+    while True:
+        save_checkpoint(path, pols[k % 2], meta={"k": k})
+        k += 1
+
+
+def test_kill_during_save_leaves_a_loadable_checkpoint(tmp_path: Path) -> None:
+    """SIGKILL a process that saves over and over, at random moments: a checkpoint loads."""
+    ctx = mp.get_context("fork")
+    path = tmp_path / "best"
+    save_checkpoint(path, build_policy(spec(), seed=100))
+    wanted = {
+        json.dumps(build_policy(spec(), seed=s).state_dict()["action_net.bias"].tolist())
+        for s in (100, 0, 1)
+    }
+    rng = np.random.default_rng(0)
+    for _ in range(25):
+        proc = ctx.Process(target=_save_forever, args=(str(path), 0), daemon=True)
+        proc.start()
+        time.sleep(float(rng.uniform(0.05, 0.4)))
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.join()
+        pol, _, _ = load_checkpoint(path)
+        assert json.dumps(pol.state_dict()["action_net.bias"].tolist()) in wanted
+    # A later save cleans up whatever the kills left beside the folder.
+    save_checkpoint(path, build_policy(spec(), seed=0))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["best"]
 
 
 def test_wrong_architecture(tmp_path: Path) -> None:
@@ -135,3 +244,22 @@ def test_run_folder_and_curve(tmp_path: Path) -> None:
     assert read_jsonl(a / "log.jsonl") == [{"k": 3}]
     acct = DataAccount().add(env_steps=10, wall_s=0.5).add(demo_steps=4)
     assert acct.to_dict() == {"env_steps": 10, "demo_steps": 4, "wall_s": 0.5}
+
+
+def test_load_falls_back_to_the_complete_sibling_of_an_interrupted_save(tmp_path: Path) -> None:
+    """The one window with no folder at the path: old moved aside, new not yet renamed."""
+    path = tmp_path / "best"
+    old_pol, new_pol = build_policy(spec(), seed=1), build_policy(spec(), seed=2)
+    save_checkpoint(path, old_pol)
+    save_checkpoint(tmp_path / "staged", new_pol)
+    os.replace(path, tmp_path / ".best.old-abc")
+    os.replace(tmp_path / "staged", tmp_path / ".best.new-def")
+    loaded, _, _ = load_checkpoint(path)
+    torch.testing.assert_close(loaded.state_dict(), new_pol.state_dict())
+    (tmp_path / ".best.new-def" / "policy.json").unlink()  # the new one was not complete
+    loaded, _, _ = load_checkpoint(path)
+    torch.testing.assert_close(loaded.state_dict(), old_pol.state_dict())
+    for p in tmp_path.glob(".best.*"):
+        shutil.rmtree(p)
+    with pytest.raises(CgfsimError, match="no such folder"):
+        load_checkpoint(path)
