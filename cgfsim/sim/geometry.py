@@ -3,7 +3,13 @@
 Built once per distinct map (and cached by the map's bytes), so a tick's line
 of sight for every unit pair is one gather instead of a ray march, and doctrine
 path-finding is one gather per neighbour. For a 24x24 map each table is
-576 x 576 (331k entries).
+576 x 576 (331k entries); a 48x48 map's pair and path tables take 21 MB.
+
+The cache is bounded: least recently used tables beyond
+:data:`CACHE_BYTES` (``CGFSIM_TABLE_CACHE_BYTES``, default 1 GiB) are dropped
+(an engine keeps its own reference, so only tables no engine uses are freed).
+Scenarios whose tables could not fit are refused at load time
+(:func:`table_bytes`, :data:`MAX_TABLE_BYTES`).
 
 Line of sight between two cells is clear when no cell strictly between them
 blocks sight (obstacle or forest). The cells between are those whose centres
@@ -17,6 +23,8 @@ not visible: no unit could use them anyway.
 from __future__ import annotations
 
 import hashlib
+import os
+from collections import OrderedDict
 from collections.abc import Callable
 
 import numpy as np
@@ -25,7 +33,27 @@ from cgfsim.sim.terrain import BLOCKS_SIGHT, PASSABLE
 from cgfsim.sim.units import MAX_RANGE
 
 UNREACHABLE = np.int16(32767)
-_cache: dict[tuple[str, str], np.ndarray] = {}
+
+
+def _env_bytes(name: str, default: int) -> int:
+    raw = os.environ.get(name, "")
+    try:
+        return max(0, int(float(raw))) if raw.strip() else default
+    except ValueError:
+        return default
+
+
+#: Bytes of tables the process-wide cache keeps beyond those in use.
+CACHE_BYTES = _env_bytes("CGFSIM_TABLE_CACHE_BYTES", 1 << 30)
+#: Largest total size of one scenario's tables (pair + path, all maps of its pool).
+MAX_TABLE_BYTES = _env_bytes("CGFSIM_MAX_TABLE_BYTES", 4 << 30)
+_cache: OrderedDict[tuple[str, str], np.ndarray] = OrderedDict()
+
+
+def table_bytes(height: int, width: int, n_maps: int = 1) -> int:
+    """Bytes of the pair and path tables (int16, cells x cells each) of ``n_maps`` maps."""
+    cells = height * width
+    return 2 * 2 * cells * cells * n_maps
 
 
 def _cached(kind: str, maps: np.ndarray, build: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
@@ -33,11 +61,22 @@ def _cached(kind: str, maps: np.ndarray, build: Callable[[np.ndarray], np.ndarra
         kind,
         hashlib.blake2b(maps.tobytes() + str(maps.shape).encode(), digest_size=16).hexdigest(),
     )
-    if key not in _cache:
-        out = np.stack([build(m) for m in maps])
-        out.setflags(write=False)
-        _cache[key] = out
-    return _cache[key]
+    if key in _cache:
+        _cache.move_to_end(key)
+        return _cache[key]
+    out = np.stack([build(m) for m in maps])
+    out.setflags(write=False)
+    _cache[key] = out
+    total = sum(a.nbytes for a in _cache.values())
+    while total > CACHE_BYTES and len(_cache) > 1:
+        _, dropped = _cache.popitem(last=False)
+        total -= dropped.nbytes
+    return out
+
+
+def cache_bytes() -> int:
+    """Bytes the table cache holds now."""
+    return sum(a.nbytes for a in _cache.values())
 
 
 def _ray_offsets(radius: int) -> list[tuple[int, int, np.ndarray]]:

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from cgfsim.sim.errors import ScenarioError
+from cgfsim.sim.geometry import MAX_TABLE_BYTES, table_bytes
 from cgfsim.sim.terrain import PASSABLE, Terrain
 
 DENSITY_KEYS = ("obstacle", "forest", "water", "rough", "road")
@@ -54,6 +55,14 @@ def validate_config(cfg: dict[str, Any], src: str) -> np.ndarray:
         )
     if not 1 <= cfg.get("pool", 16) <= 1024:
         raise ScenarioError(f"{src}: map.random.pool: expected 1..1024, got {cfg['pool']}")
+    need = table_bytes(cfg["height"], cfg["width"], cfg.get("pool", 16))
+    if need > MAX_TABLE_BYTES:
+        raise ScenarioError(
+            f"{src}: map.random: a pool of {cfg.get('pool', 16)} maps of "
+            f"{cfg['width']}x{cfg['height']} needs {need / 1e9:.1f} GB of sight and path tables; "
+            f"the limit is {MAX_TABLE_BYTES / 1e9:.1f} GB (CGFSIM_MAX_TABLE_BYTES): "
+            "use a smaller pool or map"
+        )
     if sum(float(cfg.get(k, 0.0)) for k in DENSITY_KEYS if k != "road") > 0.6:
         raise ScenarioError(
             f"{src}: map.random: obstacle + forest + water + rough densities "
