@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from cgfsim.sim import actions as A
+from cgfsim.sim.doctrine_names import ALIASES, NAMES
 from cgfsim.sim.rng import STREAM_DOCTRINE, draw
 from cgfsim.sim.rules import any_last
 
@@ -293,12 +294,7 @@ DOCTRINES: dict[str, Doctrine] = {
     "ambush": ambush,
     "random": random,
 }
-ALIASES = {
-    "assault-nearest": "assault",
-    "advance-to-objective": "advance",
-    "defend-objective": "defend",
-    "retreat-when-weakened": "retreat",
-}
+assert tuple(DOCTRINES) == NAMES, "cgfsim.sim.doctrine_names.NAMES must list the registry"
 
 
 def get_doctrine(name: str) -> Doctrine:

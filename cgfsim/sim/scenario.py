@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import re
 import tomllib
+import unicodedata
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -19,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from cgfsim.sim import mapgen
+from cgfsim.sim import doctrine_names, mapgen
 from cgfsim.sim.errors import ScenarioError
 from cgfsim.sim.terrain import LEGEND, PASSABLE
 from cgfsim.sim.units import TYPE_INDEX
@@ -27,6 +28,9 @@ from cgfsim.sim.units import TYPE_INDEX
 SIDES = ("blue", "red")
 MAX_SIDE = 48  # largest map width/height: precomputed tables grow with cells^2
 MAX_SLOTS = 32  # per side
+MAX_FILE_BYTES = 1 << 20  # a scenario is a few kB; refuse to parse megabytes
+#: Bound on any float in a scenario (reward weights...): per-tick sums stay finite in float32.
+MAX_FLOAT = 1e6
 
 
 @dataclass(frozen=True)
@@ -124,6 +128,12 @@ def resolve(name_or_path: str | Path) -> Path:
     """A built-in name (case-insensitive, e.g. ``skirmish``) or a path to a TOML file."""
     p = Path(name_or_path)
     if p.suffix == ".toml" or p.exists() or "/" in str(name_or_path):
+        if p.is_dir():
+            raise ScenarioError(f"{p}: is a directory, expected a scenario .toml file")
+        if p.exists() and not p.is_file():
+            raise ScenarioError(
+                f"{p}: not a regular file (a pipe or device?), expected a .toml file"
+            )
         if not p.is_file():
             raise ScenarioError(f"{p}: no such scenario file")
         return p
@@ -139,6 +149,8 @@ def resolve(name_or_path: str | Path) -> Path:
 def load_scenario(name_or_path: str | Path) -> Scenario:
     path = resolve(name_or_path)
     try:
+        if path.stat().st_size > MAX_FILE_BYTES:
+            raise ScenarioError(f"{path}: larger than {MAX_FILE_BYTES:,} bytes; not a scenario")
         raw = path.read_bytes()
     except OSError as e:
         raise ScenarioError(f"{path}: cannot read file ({e.strerror})") from None
@@ -150,16 +162,22 @@ def load_scenario(name_or_path: str | Path) -> Scenario:
 
 
 def load_scenario_text(text: str, source: str = "<string>") -> Scenario:
+    """Parse and validate a scenario's TOML text (a UTF-8 byte-order mark and CRLF are fine)."""
+    text = text.removeprefix("\ufeff").replace("\r\n", "\n")
     if not text.strip():
         raise ScenarioError(f"{source}: empty file (expected a TOML scenario)")
     if "\x00" in text:
         raise ScenarioError(f"{source}: not a text file (expected UTF-8 TOML)")
+    if len(text) > MAX_FILE_BYTES:
+        raise ScenarioError(f"{source}: larger than {MAX_FILE_BYTES:,} bytes; not a scenario")
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         m = re.search(r"\(at line (\d+), column \d+\)", str(e))
         where = f"{source}:{m.group(1)}" if m else source
         raise ScenarioError(f"{where}: invalid TOML: {e}") from None
+    except RecursionError:
+        raise ScenarioError(f"{source}: invalid TOML: nested too deeply") from None
     return _Parser(data, source, text).parse()
 
 
@@ -227,8 +245,23 @@ class _Parser:
             types = (typ,) if isinstance(typ, type) else typ
             names = " or ".join(_TOML_TYPE.get(t, t.__name__) for t in types)
             got = _TOML_TYPE.get(type(v), type(v).__name__)
-            self.err(fld, f"expected {names}, got {got} {v!r}", needle=f"{key}")
+            self.err(fld, f"expected {names}, got {got} {_short(v)}", needle=f"{key}")
+        self.check_value(v, fld, key)
         return v
+
+    def check_value(self, v: Any, fld: str, key: str) -> None:
+        """Every value read must survive the engine: finite floats within +-MAX_FLOAT (float32
+        sums stay finite), printable strings (no terminal escape codes). Integers are
+        range-checked where they are read."""
+        if isinstance(v, float) and not (math.isfinite(v) and abs(v) <= MAX_FLOAT):
+            self.err(fld, f"expected a finite number within +-{MAX_FLOAT:g}, got {v!r}", needle=key)
+        if isinstance(v, str) and fld != "map.ascii":
+            bad = next((c for c in v if unicodedata.category(c) in ("Cc", "Cf")), None)
+            if bad is not None:
+                self.err(fld, f"control character U+{ord(bad):04X} is not allowed", needle=key)
+        if isinstance(v, list):
+            for item in v:
+                self.check_value(item, fld, key)
 
     def known(self, tbl: dict[str, Any], fld: str, allowed: tuple[str, ...]) -> None:
         """Reject keys a table does not know (typos must not be silently ignored)."""
@@ -306,6 +339,14 @@ class _Parser:
             clear = [zones[z] for z in zone_names]
             maps = mapgen.generate_pool(h, w, random_cfg, clear, self.src)
         self.check_placement(maps, zones, zone_names, zone_of, at, present)
+        for i, o in enumerate(objectives):
+            x0, y0, x1, y1 = o.rect
+            if not PASSABLE[maps[:, y0 : y1 + 1, x0 : x1 + 1]].reshape(len(maps), -1).any(1).all():
+                self.err(
+                    f"objectives[{i}].zone",
+                    f"every cell of zone {o.zone!r} is impassable; no unit could ever hold it",
+                    needle=f'"{o.zone}"',
+                )
         zidx = np.array([zone_names.index(z) if z else -1 for z in zone_of], dtype=np.int16)
         hints = tuple(self.parse_doctrine_hint(s) for s in SIDES)
         return Scenario(
@@ -544,16 +585,16 @@ class _Parser:
     def parse_doctrine_hint(self, side: str) -> str | None:
         t = self.d["forces"][side]
         v = self.get(t, "doctrine", f"forces.{side}.doctrine", str, None)
-        if v is not None:
-            from cgfsim.sim.doctrines import DOCTRINES
-
-            if v not in DOCTRINES:
-                self.err(
-                    f"forces.{side}.doctrine",
-                    f"unknown doctrine {v!r}; expected one of " + ", ".join(DOCTRINES),
-                    needle=f'"{v}"',
-                )
-        return v
+        if v is None:
+            return None
+        name = doctrine_names.canonical(v)
+        if name is None:
+            self.err(
+                f"forces.{side}.doctrine",
+                f"unknown doctrine {v!r}; expected one of " + ", ".join(doctrine_names.NAMES),
+                needle=f'"{v}"',
+            )
+        return name
 
     def check_placement(
         self,
@@ -637,9 +678,15 @@ class _Parser:
                 if s not in SIDES:
                     self.err(
                         f"{fld}.capturable_by",
-                        f"unknown side {s!r}; expected blue, red",
+                        f"unknown side {_short(s)}; expected blue, red",
                         needle="capturable_by",
                     )
+            if not cap:
+                self.err(
+                    f"{fld}.capturable_by",
+                    "empty: an objective nobody can capture; name blue, red or both",
+                    needle="capturable_by",
+                )
             name = self.get(o, "name", f"{fld}.name", str, zn)
             out.append(Objective(name, zn, zones[zn], hold, ("blue" in cap, "red" in cap)))
         return tuple(out)
@@ -662,9 +709,16 @@ class _Parser:
     def _weight(self, fld: str, k: str, v: Any, fields: Any) -> float:
         if k not in fields:
             self.err(fld, "unknown reward weight; expected one of " + ", ".join(fields), needle=k)
-        if not isinstance(v, (int, float)) or isinstance(v, bool) or not math.isfinite(v):
-            self.err(fld, f"expected a finite number, got {v!r}", needle=k)
+        ok = isinstance(v, (int, float)) and not isinstance(v, bool)
+        if not ok or not (math.isfinite(v) and abs(v) <= MAX_FLOAT):
+            self.err(fld, f"expected a finite number within +-{MAX_FLOAT:g}, got {v!r}", needle=k)
         return float(v)
+
+
+def _short(v: Any, n: int = 60) -> str:
+    """``repr`` cut to ``n`` characters, for error messages about arbitrary input."""
+    r = repr(v)
+    return r if len(r) <= n else r[: n - 3] + "..."
 
 
 _TOML_TYPE: dict[type, str] = {
