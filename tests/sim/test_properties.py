@@ -74,6 +74,8 @@ def scenarios(draw: st.DrawFn, max_side: int = 8, max_units: int = 3) -> Scenari
     if draw(st.booleans()):
         x0, y0 = draw(st.integers(0, w - 1)), draw(st.integers(0, h - 1))
         zones["obj"] = [x0, y0, draw(st.integers(x0, w - 1)), draw(st.integers(y0, h - 1))]
+        if not PASSABLE[LEGEND[grid[y0][x0]]]:  # an objective nobody can enter is refused
+            grid[y0][x0] = "."
         cap = draw(st.sampled_from([["blue", "red"], ["blue"], ["red"]]))
         objectives.append(
             {"zone": "obj", "hold_ticks": draw(st.integers(1, 6)), "capturable_by": cap}
