@@ -192,6 +192,13 @@
     return c;
   }
 
+  /** "3/10": how long the controller of objective k has held it, of the ticks that win. */
+  function holdText(f, k) {
+    const n = R.scenario.objectives.length;
+    const c = R.frames.ctrl[f * n + k];
+    return R.frames.hold[(f * n + k) * 2 + c] + "/" + R.scenario.objectives[k].hold;
+  }
+
   function drawObjectives(f) {
     const objs = R.scenario.objectives;
     for (let k = 0; k < objs.length; k++) {
@@ -207,8 +214,7 @@
       ctx.strokeStyle = LEG.objective_color;
       ctx.lineWidth = Math.max(2, cell / 8);
       ctx.strokeRect(px + 1, py + 1, w - 2, hgt - 2);
-      const held = c >= 0 ? R.frames.hold[(f * objs.length + k) * 2 + c] : 0;
-      const label = o.name + (c >= 0 ? " " + held + "/" + o.hold : "");
+      const label = o.name + (c >= 0 && o.capturable[c] ? " " + holdText(f, k) : "");
       ctx.font = "600 " + Math.max(10, Math.round(cell * 0.42)) + "px system-ui, sans-serif";
       const tw = ctx.measureText(label).width;
       ctx.fillStyle = "rgba(0,0,0,0.6)";
@@ -412,9 +418,8 @@
     const objs = R.scenario.objectives;
     for (let k = 0; k < objs.length; k++) {
       const c = fr.ctrl[f * objs.length + k];
-      const held = c >= 0 ? fr.hold[(f * objs.length + k) * 2 + c] : 0;
-      score.append(h("span", { class: "obj" },
-        objs[k].name + ": " + (c >= 0 ? SIDE_NAME[c] + " " + held + "/" + objs[k].hold : "none")));
+      const who = c < 0 ? "none" : SIDE_NAME[c] + (objs[k].capturable[c] ? " " + holdText(f, k) : "");
+      score.append(h("span", { class: "obj" }, objs[k].name + ": " + who));
     }
     if (f === R.T - 1 && R.aar.complete) {
       score.append(h("span", { class: "end" }, R.aar.how));
@@ -466,20 +471,26 @@
     panel.append(dl);
     if (a.objectives.length) {
       panel.append(h("h3", {}, "Objectives"));
-      for (const o of a.objectives) {
+      a.objectives.forEach((o, k) => {
+        const cap = R.scenario.objectives[k].capturable;
         const bar = h("div", { class: "objbar", title: "click to jump" });
         for (const run of o.runs) {
+          let who = "nobody";
+          if (run.who >= 0) {
+            who = SIDE_NAME[run.who] + (cap[run.who] ? " held " + run.held + "/" + o.hold : "");
+          }
           const span = h("span", {
             class: "c" + run.who,
-            title: (run.who >= 0 ? SIDE_NAME[run.who] + " held " + run.held + "/" + o.hold : "none") +
-              ", ticks " + run.t0 + "\u2013" + run.t1,
+            title: who + ", ticks " + run.t0 + "\u2013" + run.t1,
           });
           span.style.width = (100 * (run.f1 - run.f0 + 1)) / R.T + "%";
           span.addEventListener("click", jump(run.f0));
           bar.append(span);
         }
-        panel.append(h("p", {}, o.name + " (hold " + o.hold + " ticks to win)"), bar);
-      }
+        const by = SIDE_NAME.filter((_, c) => cap[c]).join(" or ");
+        panel.append(h("p", {}, o.name + " (" + (by || "nobody") + " wins by holding it " +
+          o.hold + " ticks)"), bar);
+      });
     }
     panel.append(h("h3", {}, "Events"));
     const list = h("ol", { class: "events", id: "events" });
@@ -832,5 +843,6 @@
 
   selectReplay(0);
   setView("truth");
+  document.body.dataset.readyMs = performance.now().toFixed(1); // since navigation started
   document.body.dataset.ready = "1";
 })();
