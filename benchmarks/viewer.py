@@ -138,7 +138,7 @@ def screenshot(ctx: Any, folder: Path, out: Path) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--loads", type=int, default=5, help="fresh page loads per page (median)")
+    ap.add_argument("--loads", type=int, default=9, help="fresh page loads per page (median)")
     ap.add_argument("--screenshot", type=Path, help="also write the README screenshot here")
     args = ap.parse_args()
 
