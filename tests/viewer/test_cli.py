@@ -210,3 +210,22 @@ def test_evaluate_records_probabilities_without_changing_results(
     rep = load_replay(tmp_path / "s.npz")
     both = rep.track(0)["probs"][1:]
     assert np.isfinite(both).all(axis=(0, 2)).all()  # both networks' probabilities, every unit
+
+
+def test_evaluate_command_replay_opens_with_probabilities(
+    capsys: pytest.CaptureFixture[str], duel_checkpoint: Path, tmp_path: Path
+) -> None:
+    rp, page = tmp_path / "eval.npz", tmp_path / "eval.html"
+    args = ["evaluate", duel_checkpoint, "--scenario", "duel", "--opponent", "assault"]
+    rc, out, _ = run(capsys, *args, "--episodes", "2", "--replay", rp, "--replay-episodes", "2")
+    assert rc == 0 and f"written to {rp}" in out
+    check_greedy_probs(rp, 0)
+    rc, out, _ = run(capsys, "replay", rp, "--html", page)
+    assert rc == 0
+    doc = page_document(page.read_text(encoding="utf-8"))
+    assert len(doc["replays"]) == 2
+    for i, r in enumerate(doc["replays"]):
+        assert sorted(r["policy"]["probs"]) == ["0", "1"] and r["policy"]["value"] == {}
+        assert (
+            r["label"] == f"track {i}: {duel_checkpoint} (blue) vs assault [world {i}, episode 0]"
+        )
