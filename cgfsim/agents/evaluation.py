@@ -24,6 +24,13 @@ Players (the evaluated ``policy`` and the ``opponent``) may be:
 
 Networks act greedily (argmax) unless ``deterministic=False`` (sampled from a
 seeded torch generator); the mode is stated in every result.
+
+Replays of evaluated networks also store what the network saw in its options:
+per unit and tick, the action probabilities it chose from (after masking).
+cgfsim checkpoints hold the actor only (export drops SB3's critic), so a value
+estimate is stored only for callables that return one: a policy callable may
+return ``(actions, state, {"probs": (B, n_units, n_actions), "value": (B,)})``
+with probabilities in its own canonical frame.
 """
 
 from __future__ import annotations
@@ -59,6 +66,9 @@ __all__ = [
 #: (obs, episode_start, mask) -> (B, n_units) canonical actions; the loop's view of a policy.
 ActFn = Callable[[np.ndarray, np.ndarray, np.ndarray | None], np.ndarray]
 EngineFn = Callable[["Engine", int], np.ndarray]
+#: Where a player leaves its last decision's outputs for replays: ``probs`` (B, n_units,
+#: n_actions) in the side's canonical frame and/or ``value`` ((B,) or (B, n_units)).
+Trace = dict[str, np.ndarray]
 #: Cap on worlds per batch when ``n_envs`` is not given (memory stays small on big maps).
 MAX_DEFAULT_WORLDS = 1024
 
@@ -208,6 +218,32 @@ def _joint_actions(env: BatchedCommanderEnv, a: np.ndarray, log: list[np.ndarray
     return joint
 
 
+def policy_outputs(
+    engine: Engine, traces: dict[int, Trace] | None
+) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """The players' last outputs (per side, canonical frame) as ``ReplayRecorder.record``
+    takes them: engine-frame (B, U, A) probabilities and (B, U) values, or Nones."""
+    from cgfsim.envs.observations import to_engine_actions
+    from cgfsim.sim.replay import side_policy
+
+    full: tuple[np.ndarray, np.ndarray] | None = None
+    given = set()
+    for side, tr in (traces or {}).items():
+        probs, value = tr.get("probs"), tr.get("value")
+        if probs is not None:
+            probs = np.asarray(probs)
+            # canonical action a is engine action to_engine(a); the mapping is an involution
+            probs = probs[..., to_engine_actions(np.arange(probs.shape[-1]), side)]
+            given.add("probs")
+        if value is not None:
+            given.add("value")
+        if probs is not None or value is not None:
+            full = side_policy(engine, side, probs, value, into=full)
+    if full is None:
+        return None, None
+    return (full[0] if "probs" in given else None), (full[1] if "value" in given else None)
+
+
 def run_episodes(
     env: BatchedCommanderEnv,
     act: ActFn,
@@ -216,13 +252,15 @@ def run_episodes(
     masked: bool = False,
     recorder: Any = None,
     opponent_log: list[np.ndarray] | None = None,
+    traces: dict[int, Trace] | None = None,
 ) -> EpisodeRecords:
     """Play until world i has finished its first ``quotas[i]`` episodes; return them.
 
     ``env`` must be built with ``autoreset=False``. ``seeds``: an int s (world i gets key
     s + i) or one key per world (e.g. the same keys repeated, for common random numbers).
     ``recorder``: a :class:`cgfsim.sim.replay.ReplayRecorder` fed until it is finished;
-    it needs ``opponent_log`` (filled by the opponent wrapper) to store joint actions.
+    it needs ``opponent_log`` (filled by the opponent wrapper) to store joint actions,
+    and stores the policy outputs the players leave in ``traces`` (side -> :data:`Trace`).
     """
     if env.autoreset:
         raise ValueError("run_episodes needs an env built with autoreset=False")
@@ -250,7 +288,8 @@ def run_episodes(
         ret += r
         start[:] = False
         if recorder is not None and not recorder.finished:
-            recorder.record(actions=_joint_actions(env, a, opponent_log))
+            probs, value = policy_outputs(e, traces)
+            recorder.record(_joint_actions(env, a, opponent_log), probs, value)
         done = term | trunc
         if not done.any():
             continue
@@ -312,8 +351,50 @@ def load_player(name: str | Path) -> tuple[str, Any]:
     return "policy", load_checkpoint(s)
 
 
-def _network_act(policy: CgfPolicy, deterministic: bool, seed: int) -> ActFn:
-    """Wrap a CgfPolicy as an ActFn that carries its LSTM state between calls."""
+def _act_with_probs(
+    policy: CgfPolicy,
+    obs: np.ndarray,
+    state: Any,
+    start: np.ndarray,
+    mask: np.ndarray | None,
+    deterministic: bool,
+    gen: Any,
+) -> tuple[np.ndarray, Any, np.ndarray]:
+    """:meth:`CgfPolicy.act` on a batch that also returns the probabilities it chose from.
+
+    The same operations in the same order (eval mode, masked logits, argmax or one
+    multinomial draw per unit from the seeded generator), so recording a replay never
+    changes what a policy does; a test holds the two to the same actions.
+    """
+    import torch
+
+    was_training = policy.training
+    policy.eval()
+    try:
+        with torch.no_grad():
+            logits, state = policy.forward(
+                torch.from_numpy(np.asarray(obs, dtype=np.float32)),
+                state,
+                torch.as_tensor(np.asarray(start)),
+                None if mask is None else torch.as_tensor(np.asarray(mask)),
+            )
+            probs = torch.softmax(logits.view(-1, policy.spec.n_actions), dim=-1)
+            if deterministic:
+                a = logits.argmax(dim=-1)
+            else:
+                a = torch.multinomial(probs, 1, generator=gen).view(logits.shape[:2])
+    finally:
+        policy.train(was_training)
+    return a.cpu().numpy().astype(np.int64), state, probs.view(logits.shape).cpu().numpy()
+
+
+def _network_act(
+    policy: CgfPolicy, deterministic: bool, seed: int, trace: Trace | None = None
+) -> ActFn:
+    """Wrap a CgfPolicy as an ActFn that carries its LSTM state between calls.
+
+    With ``trace``, each call also leaves its action probabilities there (for replays).
+    """
     import torch
 
     gen = None if deterministic else torch.Generator().manual_seed(int(seed))
@@ -322,6 +403,11 @@ def _network_act(policy: CgfPolicy, deterministic: bool, seed: int) -> ActFn:
     def act(obs: np.ndarray, start: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
         if holder["state"] is None:
             holder["state"] = policy.initial_state(len(obs))
+        if trace is not None:
+            a, holder["state"], trace["probs"] = _act_with_probs(
+                policy, obs, holder["state"], start, mask, deterministic, gen
+            )
+            return a
         a, holder["state"] = policy.act(
             obs, holder["state"], start, mask, deterministic=deterministic, generator=gen
         )
@@ -336,12 +422,14 @@ def policy_opponent(
     masked: bool = True,
     seed: int = 0,
     name: str | None = None,
+    trace: Trace | None = None,
 ) -> EngineFn:
     """A frozen network as an engine-side opponent ``fn(engine, side) -> actions``.
 
     Builds that side's own observation (its canonical frame and fog of war) every call,
     keeps LSTM state per world and zeroes it when a world's tick is 0 (a new episode).
     Like every evaluated network it acts over valid actions unless ``masked=False``.
+    With ``trace``, each call leaves its action probabilities there (canonical frame).
     """
     from cgfsim.envs.masks import MaskBuilder
     from cgfsim.envs.observations import ObservationBuilder, to_engine_actions
@@ -357,7 +445,7 @@ def policy_opponent(
                 obs=ObservationBuilder(engine, side, policy.spec.obs_mode),
                 mask=MaskBuilder(engine, side) if masked else None,
             )
-            act = _network_act(policy, deterministic, seed)
+            act = _network_act(policy, deterministic, seed, trace)
         mb = cache["mask"]
         assert act is not None
         a = act(cache["obs"].build(), engine.tick == 0, None if mb is None else mb.build())
@@ -397,9 +485,10 @@ def _doctrine_act(name: str, env: BatchedCommanderEnv) -> ActFn:
 
 
 def _resolve_policy(
-    policy: Any, deterministic: bool, seed: int, masked: bool | None
+    policy: Any, deterministic: bool, seed: int, masked: bool | None, trace: Trace | None = None
 ) -> tuple[str, Callable[[BatchedCommanderEnv], ActFn], Any, str, bool]:
-    """(name, env -> act fn, spec or None, action mode, masked)."""
+    """(name, env -> act fn, spec or None, action mode, masked); networks and callables
+    that report them leave their outputs in ``trace``."""
     from cgfsim.agents.networks import CgfPolicy
 
     name = getattr(policy, "__name__", type(policy).__name__)
@@ -415,7 +504,7 @@ def _resolve_policy(
         if name == "CgfPolicy":
             name = f"{policy.spec.core}-{policy.spec.obs_mode} policy"
         net = policy
-        return name, lambda env: _network_act(net, deterministic, seed), net.spec, mode, m
+        return name, lambda env: _network_act(net, deterministic, seed, trace), net.spec, mode, m
     if not callable(policy):
         raise CgfsimError(
             f"cannot evaluate {policy!r}: expected a doctrine name, a checkpoint, "
@@ -426,7 +515,12 @@ def _resolve_policy(
 
     def act(obs: np.ndarray, start: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
         out = fn(obs, holder["state"], start, mask)
-        if isinstance(out, tuple):
+        if isinstance(out, tuple) and len(out) == 3:
+            out, holder["state"], info = out
+            if trace is not None:
+                trace.clear()
+                trace.update({k: np.asarray(v) for k, v in info.items() if k in ("probs", "value")})
+        elif isinstance(out, tuple):
             out, holder["state"] = out
         return np.asarray(out)
 
@@ -434,20 +528,25 @@ def _resolve_policy(
 
 
 def _resolve_opponent(
-    opponent: Any, deterministic: bool, seed: int, masked: bool | None = None
+    opponent: Any,
+    deterministic: bool,
+    seed: int,
+    masked: bool | None = None,
+    trace: Trace | None = None,
 ) -> tuple[str, Any]:
     from cgfsim.agents.networks import CgfPolicy
 
     if opponent is None or (callable(opponent) and not isinstance(opponent, CgfPolicy)):
         return getattr(opponent, "__name__", "scenario default"), opponent
+    m = _use_mask(masked)
     if isinstance(opponent, CgfPolicy):
-        return "policy", policy_opponent(opponent, deterministic, _use_mask(masked), seed=seed + 1)
+        return "policy", policy_opponent(opponent, deterministic, m, seed + 1, trace=trace)
     kind, what = load_player(opponent)
     if kind == "doctrine":
         return what, what
     pol = what[0]
     return str(opponent), policy_opponent(
-        pol, deterministic, _use_mask(masked), seed + 1, str(opponent)
+        pol, deterministic, m, seed + 1, str(opponent), trace=trace
     )
 
 
@@ -473,7 +572,8 @@ def evaluate(
     Network policies (and checkpoint opponents) act over valid actions only unless
     ``masked=False`` (see :func:`_use_mask`); the mode is stated in the result.
     ``replay`` writes the first episode of the first ``replay_episodes`` worlds to
-    that file.
+    that file, with the action probabilities of every network player (and the values
+    of callables that report them).
     """
     from cgfsim.envs.batched import BatchedCommanderEnv
 
@@ -483,7 +583,13 @@ def evaluate(
     side_i = 0 if side in ("blue", 0) else 1 if side in ("red", 1) else -1
     if side_i < 0:
         raise CgfsimError(f"side must be 'blue' or 'red', got {side!r}")
-    name, make_act, spec, mode, use_mask = _resolve_policy(policy, deterministic, seed, masked)
+    # Players report their outputs only when a replay will store them.
+    traces: dict[int, Trace] | None = {0: {}, 1: {}} if replay is not None else None
+    own_trace = None if traces is None else traces[side_i]
+    other_trace = None if traces is None else traces[1 - side_i]
+    name, make_act, spec, mode, use_mask = _resolve_policy(
+        policy, deterministic, seed, masked, own_trace
+    )
     if spec is not None:
         if obs is not None and obs != spec.obs_mode:
             raise CgfsimError(
@@ -492,7 +598,7 @@ def evaluate(
             )
         obs = spec.obs_mode
     obs = obs or "vector"
-    opp_name, opp = _resolve_opponent(opponent, deterministic, seed, masked)
+    opp_name, opp = _resolve_opponent(opponent, deterministic, seed, masked, other_trace)
     n = min(episodes, MAX_DEFAULT_WORLDS) if n_envs is None else int(n_envs)
     if n < 1:
         raise CgfsimError(f"n_envs must be >= 1, got {n_envs}")
@@ -520,7 +626,7 @@ def evaluate(
 
         rec = ReplayRecorder(env.engine, list(range(min(replay_episodes, n))))
         rec.meta.update(policy=name, opponent=opp_name, side=side, seed=seed, action_mode=mode)
-    r = run_episodes(env, make_act(env), _quotas(episodes, n), seed, use_mask, rec, log)
+    r = run_episodes(env, make_act(env), _quotas(episodes, n), seed, use_mask, rec, log, traces)
     if rec is not None and replay is not None:
         rec.save(replay)
     return EvalResult(

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+import tempfile
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -19,6 +22,40 @@ def _doctrine(name: str) -> str:
     if ALIASES.get(name, name) not in DOCTRINES:
         raise CgfsimError(f"unknown doctrine {name!r}; expected one of {', '.join(DOCTRINES)}")
     return ALIASES.get(name, name)
+
+
+def _player(
+    name: str, flag: str, engine: Any, side: int, seed: int
+) -> tuple[str, Any, dict[str, Any] | None]:
+    """(name, ``fn(engine, side) -> actions``, trace) for a doctrine or a checkpoint folder.
+
+    A checkpoint must fit the side it plays; it acts greedily over valid actions, as
+    in ``cgfsim evaluate``, and leaves its action probabilities in the trace so
+    replays can store them.
+    """
+    from cgfsim.sim.doctrines import ALIASES, DOCTRINES, get_doctrine
+
+    if ALIASES.get(name, name) in DOCTRINES:
+        fn = get_doctrine(_doctrine(name))
+        return fn.__name__, fn, None
+    if not Path(name).exists():
+        raise CgfsimError(
+            f"{flag} {name!r}: not a doctrine ({', '.join(DOCTRINES)}) nor a checkpoint folder"
+        )
+    from gymnasium import spaces
+
+    from cgfsim.agents.checkpoints import check_compatible
+    from cgfsim.agents.evaluation import load_player, policy_opponent
+    from cgfsim.envs.observations import ObservationBuilder
+    from cgfsim.sim.actions import n_actions
+
+    _, (policy, spec, _meta) = load_player(name)  # a corrupt checkpoint fails here, in one line
+    n_own, n_enemy = engine.scenario.n_slots[side], engine.scenario.n_slots[1 - side]
+    obs = ObservationBuilder(engine, side, spec.obs_mode).space
+    act = spaces.MultiDiscrete([n_actions(n_enemy)] * n_own)
+    check_compatible(spec, obs, act, where=f"{flag} {name}")
+    trace: dict[str, Any] = {}
+    return name, policy_opponent(policy, True, True, seed, name, trace=trace), trace
 
 
 # ------------------------------------------------------------------ commands
@@ -74,7 +111,6 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def cmd_play(args: argparse.Namespace) -> int:
-    from cgfsim.sim.doctrines import get_doctrine
     from cgfsim.sim.engine import Engine
     from cgfsim.sim.metrics import rate_rows, summarise
     from cgfsim.sim.scenario import load_scenario
@@ -82,15 +118,20 @@ def cmd_play(args: argparse.Namespace) -> int:
     if args.episodes < 1:
         raise CgfsimError(f"--episodes must be >= 1, got {args.episodes}")
     sc = load_scenario(args.scenario)
-    blue = get_doctrine(_doctrine(args.blue or sc.doctrine_hint[0] or "assault"))
-    red = get_doctrine(_doctrine(args.red or sc.doctrine_hint[1] or "assault"))
+    if args.replay:
+        check_output(args.replay, "--replay")
     eng = Engine(sc, args.episodes, seed=args.seed, combat=args.combat)
+    blue_name = args.blue or sc.doctrine_hint[0] or "assault"
+    red_name = args.red or sc.doctrine_hint[1] or "assault"
+    bn, blue, blue_trace = _player(blue_name, "--blue", eng, 0, args.seed)
+    rn, red, red_trace = _player(red_name, "--red", eng, 1, args.seed + 1)
+    traces = {s: t for s, t in ((0, blue_trace), (1, red_trace)) if t is not None}
     rec = None
     if args.replay:
         from cgfsim.sim.replay import ReplayRecorder
 
         rec = ReplayRecorder(eng, worlds=list(range(min(args.replay_worlds, args.episodes))))
-        rec.meta.update(blue=blue.__name__, red=red.__name__, seed=args.seed)
+        rec.meta.update(blue=bn, red=rn, seed=args.seed)
         rec.record()
     # Each world plays exactly one episode: finished worlds stay frozen until all are done.
     from tqdm import tqdm
@@ -100,11 +141,15 @@ def cmd_play(args: argparse.Namespace) -> int:
         acts = np.concatenate([blue(eng, 0), red(eng, 1)], 1)
         eng.step(acts)
         if rec is not None:
-            rec.record(actions=acts)
+            if not traces:
+                rec.record(acts)
+            else:
+                from cgfsim.agents.evaluation import policy_outputs
+
+                rec.record(acts, *policy_outputs(eng, traces))
         bar.update(1)
     bar.close()
     s = summarise(eng.outcome, eng.tick, eng.losses())
-    bn, rn = blue.__name__, red.__name__
     combat = args.combat or sc.combat
     lines = [
         f"{sc.name}: blue {bn} vs red {rn}, {s.episodes} episodes, seed {args.seed}, "
@@ -133,13 +178,84 @@ def cmd_play(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_replay(args: argparse.Namespace) -> int:
-    from cgfsim.sim.replay import load_replay
+def check_output(path: str, flag: str) -> Path:
+    """Fail now, in one line, if ``path`` cannot be written (before any work is done).
 
-    rp = load_replay(args.file)
-    w = args.world
-    if not 0 <= w < rp.n_worlds:
-        raise CgfsimError(f"--world {w} out of range; the replay holds worlds 0..{rp.n_worlds - 1}")
+    Probes the folder with a temp file (permissions alone do not tell, e.g. for
+    root or on a read-only mount); folders that do not exist yet are fine if
+    they can be created under the nearest existing one.
+    """
+    out = Path(path)
+    if out.is_dir():
+        raise CgfsimError(f"{flag} {path}: is a folder; expected a file name")
+    parent = out.parent
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        raise CgfsimError(f"{flag} {path}: {parent} is not a folder")
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=".cgfsim-probe.", dir=parent)
+    except OSError as e:
+        raise CgfsimError(f"{flag} {path}: cannot write in {parent} ({e.strerror})") from None
+    os.close(fd)
+    os.unlink(tmp)
+    return out
+
+
+def _replay_label(file: str, rp: Any, w: int, many_files: bool) -> str:
+    info = rp.tracks[w] if w < len(rp.tracks) else {}
+    name = Path(file).name if many_files else "track"
+    where = f"world {info['world']}, episode {info['episode']}" if info else ""
+    meta = rp.meta
+    who = ""
+    if "blue" in meta and "red" in meta:
+        who = f"{meta['blue']} vs {meta['red']}"
+    elif "policy" in meta:
+        who = f"{meta['policy']} ({meta.get('side', 'blue')}) vs {meta.get('opponent', '?')}"
+    return " ".join(part for part in (f"{name} {w}:", who, f"[{where}]" if where else "") if part)
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    from cgfsim.sim.replay import load_replay, scenario_drift
+
+    files = list(args.file)
+    if len(files) > 1 and (args.gif or args.frames):
+        raise CgfsimError("--gif and --frames take one replay file; --html takes several")
+    if args.html:
+        check_output(args.html, "--html")
+    if args.gif:
+        check_output(args.gif, "--gif")
+    replays = []
+    for f in files:
+        rp = load_replay(f)
+        drift = scenario_drift(rp)
+        if drift and not args.allow_changed_scenario:
+            raise CgfsimError(
+                f"{f}: {drift}; it embeds the scenario as recorded: pass "
+                "--allow-changed-scenario to use it anyway"
+            )
+        if args.world is not None and not 0 <= args.world < rp.n_worlds:
+            raise CgfsimError(
+                f"--world {args.world} out of range; {f} holds worlds 0..{rp.n_worlds - 1}"
+            )
+        replays.append(rp)
+    w = args.world or 0
+    if args.html:
+        from cgfsim.viewer import build_html
+
+        items = []
+        for f, rp in zip(files, replays, strict=True):
+            tracks = range(rp.n_worlds) if args.world is None else [args.world]
+            items += [(_replay_label(f, rp, t, len(files) > 1), rp, t) for t in tracks]
+        names = sorted({rp.scenario.name for rp in replays})
+        page = build_html(items, f"cgfsim replay: {', '.join(names)}")
+        try:
+            atomic_write_text(args.html, page)
+        except OSError as e:
+            raise CgfsimError(f"--html {args.html}: cannot write ({e.strerror or e})") from None
+        size = len(page.encode("utf-8"))
+        print(f"HTML viewer of {len(items)} replay(s) written to {args.html} ({size / 1e3:.0f} kB)")
+    rp = replays[0]
     if args.gif:
         rp.save_gif(args.gif, world=w, fps=args.fps)
         print(f"GIF of {rp.length(w)} frames written to {args.gif}")
@@ -148,7 +264,8 @@ def cmd_replay(args: argparse.Namespace) -> int:
         for t in range(rp.length(w)):
             print(rp.frame_text(w, t, color=color))
             print()
-    print(rp.summary(w))
+    for rp in replays:
+        print(rp.summary(w))
     return 0
 
 
@@ -162,10 +279,12 @@ def register(sub: Any) -> None:
     s = sub.add_parser("show", help="print a scenario's map and forces")
     s.add_argument("scenario", help="built-in name or path to a scenario TOML file")
     s.set_defaults(func=cmd_show)
-    s = sub.add_parser("play", help="doctrine vs doctrine, N episodes in one batch, headless")
+    s = sub.add_parser("play", help="doctrines or checkpoints, N episodes in one batch, headless")
     s.add_argument("scenario", help="built-in name or path to a scenario TOML file")
-    s.add_argument("--blue", help="blue doctrine (default: the scenario's hint)")
-    s.add_argument("--red", help="red doctrine (default: the scenario's hint)")
+    s.add_argument(
+        "--blue", help="blue doctrine or checkpoint folder (default: the scenario's hint)"
+    )
+    s.add_argument("--red", help="red doctrine or checkpoint folder (default: the scenario's hint)")
     s.add_argument("--episodes", type=int, default=100)
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--combat", choices=["stochastic", "expected"], default=None)
@@ -174,11 +293,25 @@ def register(sub: Any) -> None:
     s.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     s.add_argument("--quiet", action="store_true")
     s.set_defaults(func=cmd_play)
-    s = sub.add_parser("replay", help="summarise a replay; render it as text or a GIF")
-    s.add_argument("file")
+    s = sub.add_parser(
+        "replay", help="summarise replays; render them as text, a GIF or an HTML viewer"
+    )
+    s.add_argument("file", nargs="+", help="replay file(s); several only with --html")
+    s.add_argument(
+        "--html",
+        metavar="OUT",
+        help="write a self-contained HTML after-action viewer of every recorded episode",
+    )
     s.add_argument("--gif", metavar="OUT", help="write an animated GIF")
     s.add_argument("--fps", type=int, default=8)
-    s.add_argument("--world", type=int, default=0, help="which recorded episode")
+    s.add_argument(
+        "--world", type=int, default=None, help="which recorded episode (default: 0; --html: all)"
+    )
+    s.add_argument(
+        "--allow-changed-scenario",
+        action="store_true",
+        help="use a replay whose scenario file changed since it was recorded",
+    )
     s.add_argument("--frames", action="store_true", help="print every tick as text")
     s.add_argument("--no-color", action="store_true")
     s.set_defaults(func=cmd_replay)

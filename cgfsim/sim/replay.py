@@ -12,11 +12,15 @@ Usage::
     print(rep.summary()); rep.save_gif("run.gif")
 
 What is recorded: per tick of each chosen world, the unit arrays (y, x, hp,
-alive, visible, covered, last tick's shots) and the world's tick, map id,
-outcome, done flag, objective controller and hold counters, plus the actions
-passed to :meth:`ReplayRecorder.record` (``-1`` where none were given, always
-at frame 0). A *track* is one recorded episode of one world; by default the
-first complete episode of every chosen world, so track ``i`` is world
+alive, visible, covered, ammunition, last tick's shots) and the world's tick,
+map id, outcome, done flag, objective controller and hold counters, plus the
+actions passed to :meth:`ReplayRecorder.record` (``-1`` where none were given,
+always at frame 0). Where a learned policy chose those actions, ``record``
+also takes its action probabilities and value estimate (``probs``, ``value``;
+see :func:`side_policy`), stored as ``NaN`` wherever nothing was given.
+
+A *track* is one recorded episode of one world; by default the first
+complete episode of every chosen world, so track ``i`` is world
 ``worlds[i]``. With ``episodes_per_world=k`` the first k complete episodes are
 kept, in order (track ``i*k + j`` then holds world ``worlds[i]``'s j-th).
 
@@ -30,11 +34,19 @@ running at :meth:`~ReplayRecorder.save` are saved too, marked incomplete.
 The file is a compressed ``.npz`` that loads with ``allow_pickle=False``: the
 per-frame arrays concatenated over tracks with ``offsets``, each track's
 terrain, the scenario's TOML text (so a replay is self-contained) and a JSON
-header (format, version, worlds, keys, episodes, combat mode, user ``meta``).
+header (format, version, worlds, keys, episodes, combat mode, user ``meta``,
+the scenario text's SHA-256 and where it came from).
+
+Format version 1 grew without breaking readers either way: ``ammo``,
+``probs``, ``value`` and the header's ``scenario_sha256``/``scenario_ref`` are
+optional. A replay written before ``ammo`` was stored gets it derived from its
+shots (exact: ammunition only falls by one per shot fired); older readers
+ignore the new arrays.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
@@ -46,9 +58,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from cgfsim.sim import render
+from cgfsim.sim.actions import n_actions
 from cgfsim.sim.errors import CgfsimError
-from cgfsim.sim.scenario import Scenario, load_scenario_text
-from cgfsim.sim.units import HP, UNIT_TYPES
+from cgfsim.sim.scenario import Scenario, builtin_dir, load_scenario_text
+from cgfsim.sim.units import AMMO, HP, UNIT_TYPES
 
 if TYPE_CHECKING:
     from cgfsim.sim.engine import Engine
@@ -76,6 +89,71 @@ WORLD_FIELDS: dict[str, type] = {
     "hold": np.int32,
 }
 FIELDS = (*UNIT_FIELDS, *WORLD_FIELDS, "actions")
+#: Per-frame fields added to format 1 later; a replay may lack them (see the module doc).
+OPTIONAL_FIELDS: dict[str, type] = {"ammo": np.int16, "probs": np.float32, "value": np.float32}
+
+
+def scenario_sha256(text: str) -> str:
+    """SHA-256 of a scenario's TOML text, as stored in replay headers."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def scenario_ref(source: str) -> str:
+    """``builtin:<name>`` for a built-in scenario file, else the file's absolute path."""
+    p = Path(source)
+    if not p.is_file():
+        return source
+    p = p.resolve()
+    if p.parent == builtin_dir().resolve():
+        return f"builtin:{p.stem}"
+    return str(p)
+
+
+def policy_width(scenario: Scenario) -> int:
+    """Actions per unit in the stored ``probs``: the larger side's action count."""
+    nb, nr = scenario.n_slots
+    return n_actions(max(nb, nr))
+
+
+def side_policy(
+    engine: Engine,
+    side: int,
+    probs: np.ndarray | None = None,
+    value: np.ndarray | None = None,
+    into: tuple[np.ndarray, np.ndarray] | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """One side's policy outputs placed in the (B, U, A) / (B, U) arrays ``record`` takes.
+
+    ``probs``: (B, n_side, n_actions_side) in the engine's frame (absolute
+    directions); ``value``: (B,) for the whole side or (B, n_side) per unit.
+    Everything else stays ``NaN`` ("not recorded"). Pass the result as ``into``
+    to add the other side's outputs to the same arrays.
+    """
+    sc = engine.scenario
+    if into is None:
+        full_p = np.full((engine.B, engine.U, policy_width(sc)), np.nan, np.float32)
+        full_v = np.full((engine.B, engine.U), np.nan, np.float32)
+    else:
+        full_p, full_v = into
+    sl = sc.side_slice(side)
+    n_side = sc.n_slots[side]
+    if probs is not None:
+        p = np.asarray(probs, np.float32)
+        want = (engine.B, n_side, n_actions(sc.n_slots[1 - side]))
+        if p.shape != want:
+            raise ValueError(f"probs of side {side} must have shape {want}, got {p.shape}")
+        full_p[:, sl, : want[2]] = p
+    if value is not None:
+        v = np.asarray(value, np.float32)
+        if v.shape == (engine.B,):
+            v = np.repeat(v[:, None], n_side, 1)
+        if v.shape != (engine.B, n_side):
+            raise ValueError(
+                f"value of side {side} must have shape ({engine.B},) or ({engine.B}, {n_side}), "
+                f"got {v.shape}"
+            )
+        full_v[:, sl] = v
+    return full_p, full_v
 
 
 class ReplayRecorder:
@@ -110,15 +188,34 @@ class ReplayRecorder:
         """True once every chosen world has recorded all its episodes."""
         return all(len(t) >= self.episodes_per_world for t in self._tracks)
 
-    def record(self, actions: np.ndarray | None = None) -> None:
-        """Copy this tick of the chosen worlds; ``actions``: the (B, U) actions just stepped."""
+    def record(
+        self,
+        actions: np.ndarray | None = None,
+        probs: np.ndarray | None = None,
+        value: np.ndarray | None = None,
+    ) -> None:
+        """Copy this tick of the chosen worlds; ``actions``: the (B, U) actions just stepped.
+
+        ``probs`` (B, U, A) and ``value`` (B, U): the policy outputs those actions were
+        chosen from, ``NaN`` where none (build them with :func:`side_policy`).
+        """
         e, ws = self.engine, np.asarray(self.worlds)
         snap = {f: np.asarray(getattr(e, f))[ws].astype(dt) for f, dt in UNIT_FIELDS.items()}
         snap |= {f: np.asarray(getattr(e, f))[ws].astype(dt) for f, dt in WORLD_FIELDS.items()}
+        snap["ammo"] = e.ammo[ws].astype(np.int16)
         if actions is None:
             snap["actions"] = np.full((ws.size, e.U), -1, np.int16)
         else:
             snap["actions"] = np.asarray(e.check_actions(actions))[ws].astype(np.int16)
+        for name, arr, shape in (
+            ("probs", probs, (e.B, e.U, policy_width(e.scenario))),
+            ("value", value, (e.B, e.U)),
+        ):
+            if arr is not None:
+                a = np.asarray(arr, np.float32)
+                if a.shape != shape:
+                    raise ValueError(f"{name} must have shape {shape}, got {a.shape}")
+                snap[name] = a[ws]
         keys, eps = e.key[ws].tolist(), e.episode[ws].tolist()
         for i in range(ws.size):
             if len(self._tracks[i]) >= self.episodes_per_world:
@@ -161,7 +258,12 @@ class ReplayRecorder:
         if not tracks:
             raise ValueError("nothing recorded yet: call record() after engine.reset()")
         frames = [f for _, buf in tracks for f in buf]
-        out = {f: np.stack([fr[f] for fr in frames]) for f in FIELDS}
+        out = {f: np.stack([fr[f] for fr in frames]) for f in (*FIELDS, "ammo")}
+        e = self.engine
+        for name, shape in (("probs", (e.U, policy_width(e.scenario))), ("value", (e.U,))):
+            if any(name in fr for fr in frames):  # stored only once a policy was recorded
+                gap = np.full(shape, np.nan, np.float32)
+                out[name] = np.stack([fr.get(name, gap) for fr in frames])
         out["offsets"] = np.cumsum([0] + [len(b) for _, b in tracks]).astype(np.int64)
         out["terrain"] = np.stack([self.engine.maps[int(b[0]["map_id"])] for _, b in tracks])
         return out
@@ -173,6 +275,8 @@ class ReplayRecorder:
             "format": FORMAT,
             "version": VERSION,
             "scenario": e.scenario.name,
+            "scenario_sha256": scenario_sha256(e.scenario.text),
+            "scenario_ref": scenario_ref(e.scenario.source),
             "combat": "stochastic" if e.stochastic else "expected",
             "batch_size": e.B,
             "episodes_per_world": self.episodes_per_world,
@@ -240,14 +344,43 @@ def load_replay(path: str | Path) -> Replay:
     if header.get("version") != VERSION:
         raise bad(f"replay format version {header.get('version')!r}; this cgfsim reads {VERSION}")
     source = str(data.pop("scenario_source", "<replay>"))
+    digest = header.get("scenario_sha256")
+    if digest is not None and digest != scenario_sha256(text):
+        raise bad("corrupt replay: the embedded scenario does not match its recorded SHA-256")
     try:
         scenario = load_scenario_text(text, f"{path} (embedded {source})")
     except CgfsimError as ex:
         raise bad(f"embedded scenario is invalid: {ex}") from None
+    header.setdefault("scenario_ref", scenario_ref(source))
     try:
         return Replay(scenario, data, header)
     except ValueError as ex:
         raise bad(f"inconsistent replay ({ex})") from None
+
+
+def scenario_drift(replay: Replay) -> str | None:
+    """Why the scenario file a replay was recorded from differs now, or None if it does not.
+
+    The replay embeds its scenario, so it still renders as recorded; callers that
+    present it as "scenario X" (the viewer, summaries) should refuse a changed one
+    unless told otherwise. A source that cannot be found is not reported: there is
+    nothing to compare with.
+    """
+    ref = str(replay.header.get("scenario_ref", ""))
+    path = builtin_dir() / f"{ref[8:]}.toml" if ref.startswith("builtin:") else Path(ref)
+    if not ref or not path.is_file():
+        return None
+    try:
+        now = hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError:
+        return None
+    then = replay.header.get("scenario_sha256") or scenario_sha256(replay.scenario.text)
+    if now == then:
+        return None
+    return (
+        f"scenario {replay.scenario.name} ({path}) changed since this replay was recorded "
+        f"(sha256 {then[:12]} then, {now[:12]} now)"
+    )
 
 
 # ----------------------------------------------------------------------------- replay
@@ -277,13 +410,22 @@ class Replay:
         for f, shape in shapes.items():
             if data[f].shape != shape:
                 raise ValueError(f"{f} has shape {data[f].shape}, expected {shape}")
+        shapes |= {"ammo": (n_frames, n_units), "value": (n_frames, n_units)}
+        shapes |= {"probs": (n_frames, n_units, policy_width(sc))}
+        for f in OPTIONAL_FIELDS:
+            if f in data and data[f].shape != shapes[f]:
+                raise ValueError(f"{f} has shape {data[f].shape}, expected {shapes[f]}")
         dtypes = UNIT_FIELDS | WORLD_FIELDS | {"actions": np.int16, "terrain": np.uint8}
+        dtypes |= {f: dt for f, dt in OPTIONAL_FIELDS.items() if f in data}
         self.data: dict[str, np.ndarray] = {
             f: data[f].astype(dt, copy=False) for f, dt in dtypes.items()
         }
         self.data["offsets"] = off
         self._side = np.r_[np.zeros(sc.n_slots[0], np.int8), np.ones(sc.n_slots[1], np.int8)]
         self._type = sc.unit_type.astype(np.int64)
+        if "ammo" not in self.data:
+            self.data["ammo"] = self._derived_ammo()
+        self.fields = (*FIELDS, *(f for f in OPTIONAL_FIELDS if f in self.data))
         for w in range(self.n_worlds):
             mid = int(self.frame(w, 0)["map_id"])
             if not 0 <= mid < len(sc.maps):
@@ -294,6 +436,33 @@ class Replay:
                     "(map generator changed?); rendering the recorded terrain",
                     stacklevel=2,
                 )
+
+    def _derived_ammo(self) -> np.ndarray:
+        """Ammunition of a replay recorded before it was stored: the start load less the
+        shots fired so far in each track (frame 0 is the state after reset)."""
+        fired = (self.data["shot_target"] >= 0).astype(np.int64)
+        off = self.data["offsets"]
+        fired[off[:-1]] = 0
+        spent = np.cumsum(fired, 0)
+        spent -= np.repeat(spent[off[:-1]], np.diff(off), 0)
+        return (AMMO[self._type][None, :] - spent).astype(np.int16)
+
+    @property
+    def side_of_slot(self) -> np.ndarray:
+        """(U,) side of each unit slot: 0 blue, 1 red."""
+        return self._side
+
+    @property
+    def unit_type(self) -> np.ndarray:
+        """(U,) type code of each unit slot (index into ``UNIT_TYPES``)."""
+        return self._type
+
+    @property
+    def has_policy(self) -> bool:
+        """True when the replay stored action probabilities or values for some unit."""
+        return any(
+            f in self.data and bool(np.isfinite(self.data[f]).any()) for f in ("probs", "value")
+        )
 
     @property
     def n_worlds(self) -> int:
@@ -316,13 +485,13 @@ class Replay:
         """All recorded arrays of track ``w`` at frame ``t`` (views, do not modify)."""
         self._check(w, t)
         i = int(self.data["offsets"][w]) + t
-        return {f: self.data[f][i] for f in FIELDS}
+        return {f: self.data[f][i] for f in self.fields}
 
     def track(self, w: int) -> dict[str, np.ndarray]:
         """All frames of track ``w``: each field with the frame axis first."""
         self._check(w)
         a, b = (int(v) for v in self.data["offsets"][w : w + 2])
-        return {f: self.data[f][a:b] for f in FIELDS}
+        return {f: self.data[f][a:b] for f in self.fields}
 
     def frame_text(self, w: int, t: int, color: bool = False, side: int | None = None) -> str:
         """Frame ``t`` of track ``w`` as text, exactly as render_ansi drew the live world."""
