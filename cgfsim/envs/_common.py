@@ -130,15 +130,23 @@ class HumanView:
     Like pygame's clock, it waits only for what is left of a frame's time since
     the previous frame, and only when the stream is a terminal: output piped to
     a file or captured by a test has nobody watching, so it is not slowed down.
-    On a terminal each frame redraws the screen in place.
+    On a terminal each frame redraws the screen in place. A frame identical to
+    the previous one is not shown again: the envs draw every step themselves
+    (Gymnasium's convention), and callers that also call ``render()`` after each
+    step (RL Zoo's ``enjoy``, PettingZoo's ``render_test``) would otherwise
+    print, and wait for, every frame twice.
     """
 
     def __init__(self, fps: float = RENDER_FPS, stream: TextIO | None = None) -> None:
         self.fps = float(fps)
         self.stream = stream
         self._last: float | None = None
+        self._text: str | None = None
 
     def show(self, text: str) -> None:
+        if text == self._text:
+            return
+        self._text = text
         out = self.stream if self.stream is not None else sys.stdout
         tty = out.isatty()
         if tty and self._last is not None:

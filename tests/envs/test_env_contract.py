@@ -221,6 +221,7 @@ def test_human_view_paces_frames_only_on_a_terminal(monkeypatch: pytest.MonkeyPa
     assert tty.stream is not None and "\x1b[2J" in tty.stream.getvalue()
     piped = C.HumanView(fps=8, stream=io.StringIO())
     piped.show("a")
+    piped.show("a")  # an unchanged frame is not shown again
     piped.show("b")
     assert len(sleeps) == 1 and piped.stream is not None
     assert piped.stream.getvalue() == "a\nb\n"
@@ -230,14 +231,16 @@ def test_human_render_prints_every_step(capsys: pytest.CaptureFixture[str]) -> N
     env = gym.make("cgfsim/Duel-v0", render_mode="human")
     env.reset(seed=0)
     env.step(env.action_space.sample())
-    assert env.render() is None
+    assert env.render() is None  # the step drew this frame already: not printed twice
     frames = capsys.readouterr().out
-    assert frames.count("tick ") == 3  # reset, step, render
+    assert frames.count("tick ") == 2 and "tick 1/60" in frames
     penv = CgfsimParallelEnv("duel", render_mode="human")
     penv.reset(seed=0)
+    penv.step({})
     assert penv.render() is None and capsys.readouterr().out.count("tick ") == 2
     venv = gym.make_vec("cgfsim/Duel-v0", num_envs=2, render_mode="human")
     venv.reset(seed=0)
+    venv.step(np.zeros((2, 2), np.int64))
     assert venv.render() is None and capsys.readouterr().out.count("tick ") == 2
 
 
