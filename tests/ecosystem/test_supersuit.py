@@ -14,6 +14,7 @@ import pytest
 ss = pytest.importorskip("supersuit")
 
 
+@pytest.mark.filterwarnings("ignore:The `render_mode` attribute is not defined")
 def test_supersuit_parameter_shared_ppo_trains() -> None:
     import torch
     from stable_baselines3 import PPO
