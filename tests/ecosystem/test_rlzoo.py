@@ -1,7 +1,14 @@
-"""RL Baselines3 Zoo trains and replays cgfsim agents from the shipped hyperparameter files."""
+"""RL Baselines3 Zoo trains and replays cgfsim agents from the shipped hyperparameter files.
+
+``import rl_zoo3`` replaces Gymnasium's ``TimeLimit`` process-wide (its
+``gym_patches`` add ``TimeLimit.truncated`` to the last step's info), which
+would leak into every other test of this worker; so the Zoo only ever runs in
+subprocesses here, and this module never imports it.
+"""
 
 from __future__ import annotations
 
+import importlib.util
 import inspect
 import os
 import subprocess
@@ -9,13 +16,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import gymnasium as gym
 import pytest
-
-pytest.importorskip("rl_zoo3")
 
 import cgfsim  # noqa: F401
 from cgfsim.envs.registration import builtin_ids
+
+if importlib.util.find_spec("rl_zoo3") is None:
+    pytest.skip("rl_zoo3 is not installed (the ecosystem extra)", allow_module_level=True)
 
 ROOT = Path(__file__).resolve().parents[2]
 ZOO = ROOT / "experiments" / "rlzoo"
@@ -113,14 +120,11 @@ def test_zoo_trains_from_the_shipped_file_and_enjoy_replays_it(tmp_path: Path) -
 
 
 def test_launcher_registers_maskable_ppo() -> None:
-    sys.path.insert(0, str(ZOO))
-    try:
-        import zoo  # type: ignore[import-not-found]
-    finally:
-        sys.path.remove(str(ZOO))
-    from rl_zoo3 import ALGOS as ZOO_ALGOS
-    from sb3_contrib import MaskablePPO
-
-    zoo.register_maskable_ppo()
-    assert ZOO_ALGOS["ppo_mask"] is MaskablePPO
-    assert gym.spec("cgfsim/Duel-v0") is not None
+    code = (
+        f"import sys; sys.path.insert(0, {str(ZOO)!r}); import zoo; zoo.register_maskable_ppo();"
+        "from rl_zoo3 import ALGOS; from sb3_contrib import MaskablePPO;"
+        "import gymnasium; gymnasium.spec('cgfsim/Duel-v0');"
+        "print(ALGOS['ppo_mask'] is MaskablePPO)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.stdout.split() == ["True"], out.stderr[-2000:]
