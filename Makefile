@@ -4,11 +4,12 @@ VENV    := .venv
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed-dev
 BSTAMP  := $(VENV)/.installed-bench
+ESTAMP  := $(VENV)/.installed-ecosystem
 PIP     := $(BIN)/pip install --disable-pip-version-check -q -c constraints.txt
 export SB3_LOGDIR ?= $(CURDIR)/runs/.sb3
 export MPLBACKEND ?= Agg
 
-.PHONY: demo test test-fast lint bench setup clean
+.PHONY: demo test test-fast lint bench setup clean check-constraints
 
 setup: $(STAMP)
 
@@ -21,6 +22,11 @@ $(STAMP): pyproject.toml constraints.txt | $(BIN)/python
 	$(PIP) -e '.[dev]'
 	@touch $@
 
+# The third-party RL tools tests/ecosystem runs (RL Zoo, SuperSuit, Minari + jax, Shimmy).
+$(ESTAMP): $(STAMP)
+	$(PIP) -e '.[dev,ecosystem]'
+	@touch $@
+
 $(BSTAMP): $(STAMP)
 	$(PIP) -e '.[dev,bench]' || echo "bench extra unavailable: peers will be reported as null"
 	@touch $@
@@ -28,10 +34,10 @@ $(BSTAMP): $(STAMP)
 demo: $(STAMP)
 	$(BIN)/cgfsim play skirmish --blue assault --red defend --episodes 256 --seed 0
 
-test: $(STAMP)
+test: $(ESTAMP)
 	$(BIN)/python -m pytest -q -n 2 --dist loadgroup
 
-test-fast: $(STAMP)
+test-fast: $(ESTAMP)
 	$(BIN)/python -m pytest -q -n 2 -m "not slow"
 
 lint: $(STAMP)
@@ -41,6 +47,12 @@ lint: $(STAMP)
 
 bench: $(BSTAMP)
 	@for b in benchmarks/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+# constraints.txt must resolve, from scratch, together with what users add to cgfsim.
+check-constraints: | $(BIN)/python
+	$(BIN)/pip install --disable-pip-version-check -q --dry-run --ignore-installed \
+		-c constraints.txt -e '.[dev,ecosystem]' rl_zoo3 supersuit 'minari[hdf5,create]' shimmy
+	@echo "constraints.txt resolves with cgfsim[dev,ecosystem], rl_zoo3, supersuit, minari, shimmy"
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache .hypothesis .mypy_cache .ruff_cache

@@ -62,15 +62,17 @@ def _player(
 
 
 def cmd_scenarios(args: argparse.Namespace) -> int:
+    from cgfsim.envs.registration import NAMESPACE, builtin_ids
     from cgfsim.sim.scenario import builtin_names, load_scenario
 
+    ids = {stem: env_id for env_id, stem in builtin_ids().items()}
+    print(f"{'name':14s} {'gymnasium id':22s} {'map':16s} forces  description")
     for n in builtin_names():
         sc = load_scenario(n)
         size = f"{sc.width}x{sc.height}" + (f" x{len(sc.maps)} maps" if len(sc.maps) > 1 else "")
-        print(
-            f"{n:14s} {sc.name:12s} {size:16s} {sum(sc.present[: sc.n_slots[0]])}v"
-            f"{sum(sc.present[sc.n_slots[0] :])}  {sc.description}"
-        )
+        forces = f"{sum(sc.present[: sc.n_slots[0]])}v{sum(sc.present[sc.n_slots[0] :])}"
+        print(f"{n:14s} {ids.get(n, '-'):22s} {size:16s} {forces:7s} {sc.description}")
+    print(f"any file: gymnasium.make('{NAMESPACE}/Scenario-v0', path='my.toml')")
     return 0
 
 

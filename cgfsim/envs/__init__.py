@@ -9,6 +9,9 @@
 - ``CgfsimVecEnv`` (``sb3``): the SB3 ``VecEnv`` adapter; imports torch, so it is not
   re-exported here;
 - :class:`CgfsimParallelEnv` (``parallel``): PettingZoo ``ParallelEnv``, one agent per unit;
+  ``battle_v0``: the same in PettingZoo's module layout (``env()`` AEC, ``raw_env()``,
+  ``parallel_env()``); ``state``: the full-information world state for centralised critics;
+- ``OUTCOMES``: ``info["outcome"]`` code -> name (1 win, 0 draw, -1 loss);
 - :class:`ObservationBuilder` / :class:`MaskBuilder`: observations and action masks of a side.
 
 Classes are imported on first access, so ``import cgfsim.envs`` stays light.
@@ -30,6 +33,8 @@ _LAZY = {
     "to_engine_actions": "cgfsim.envs.observations",
     "OBS_MODES": "cgfsim.envs.observations",
     "register_envs": "cgfsim.envs.registration",
+    "OUTCOMES": "cgfsim.envs._common",
+    "outcome_name": "cgfsim.envs._common",
 }
 __all__ = sorted(_LAZY)
 

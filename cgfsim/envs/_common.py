@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import sys
+import time
 from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TextIO
 
 import numpy as np
 
@@ -17,7 +19,12 @@ if TYPE_CHECKING:
     from cgfsim.sim.engine import Engine
 
 SIDES = ("blue", "red")
-RENDER_MODES = ("ansi", "rgb_array")
+RENDER_MODES = ("ansi", "rgb_array", "human")
+RENDER_FPS = 8
+#: ``info["outcome"]`` code -> name, from the acting side's point of view (the sign is the score).
+OUTCOMES = {1: "win", 0: "draw", -1: "loss"}
+#: ``info["objective"][name]["controller"]`` code -> name.
+CONTROLLERS = {1: "own", 0: "none", -1: "enemy"}
 Policy = Callable[["Engine", int], np.ndarray]
 ScenarioLike = str | Path | Scenario
 
@@ -38,7 +45,10 @@ def get_scenario(scenario: ScenarioLike | None, path: str | Path | None = None) 
         raise ScenarioError(f"give either scenario={scenario!r} or path={str(path)!r}, not both")
     src = path if path is not None else scenario
     if src is None:
-        raise ScenarioError("no scenario: pass path='my.toml' (or scenario=<built-in name>)")
+        raise ScenarioError(
+            "no scenario given: pass path='my.toml', e.g. "
+            "gymnasium.make('cgfsim/Scenario-v0', path='my.toml') (or scenario=<built-in name>)"
+        )
     if isinstance(src, Scenario):
         return src
     if isinstance(src, str):  # a built-in's [scenario] name, e.g. "RandomField"
@@ -89,15 +99,63 @@ def check_render_mode(render_mode: str | None) -> str | None:
     return render_mode
 
 
+def reject_unknown(unknown: dict[str, Any], accepted: tuple[str, ...], where: str) -> None:
+    """Raise a one-line ``TypeError`` naming unknown keyword arguments and the accepted ones."""
+    if unknown:
+        raise TypeError(
+            f"{where} got unknown keyword argument(s) {', '.join(sorted(unknown))}; "
+            f"accepted: {', '.join(accepted)}"
+        )
+
+
 def render(engine: Engine, mode: str | None, world: int = 0) -> str | np.ndarray | None:
-    """Render one world with :mod:`cgfsim.sim.render` (imported only when rendering)."""
+    """Render one world with :mod:`cgfsim.sim.render` (imported only when rendering).
+
+    ``human`` returns the ANSI text (coloured on a terminal) for a :class:`HumanView` to print.
+    """
     if mode is None:
         return None
     from cgfsim.sim import render as R
 
     if mode == "ansi":
         return R.render_ansi(engine, world, color=True)
+    if mode == "human":
+        return R.render_ansi(engine, world, color=sys.stdout.isatty())
     return R.render_rgb(engine, world)
+
+
+class HumanView:
+    """``render_mode="human"``: prints frames to a terminal at ``fps`` frames per second.
+
+    Like pygame's clock, it waits only for what is left of a frame's time since
+    the previous frame, and only when the stream is a terminal: output piped to
+    a file or captured by a test has nobody watching, so it is not slowed down.
+    On a terminal each frame redraws the screen in place. A frame identical to
+    the previous one is not shown again: the envs draw every step themselves
+    (Gymnasium's convention), and callers that also call ``render()`` after each
+    step (RL Zoo's ``enjoy``, PettingZoo's ``render_test``) would otherwise
+    print, and wait for, every frame twice.
+    """
+
+    def __init__(self, fps: float = RENDER_FPS, stream: TextIO | None = None) -> None:
+        self.fps = float(fps)
+        self.stream = stream
+        self._last: float | None = None
+        self._text: str | None = None
+
+    def show(self, text: str) -> None:
+        if text == self._text:
+            return
+        self._text = text
+        out = self.stream if self.stream is not None else sys.stdout
+        tty = out.isatty()
+        if tty and self._last is not None:
+            wait = self._last + 1.0 / self.fps - time.monotonic()
+            if wait > 0:
+                time.sleep(wait)
+        out.write(("\x1b[H\x1b[2J" if tty else "") + text + "\n")
+        out.flush()
+        self._last = time.monotonic()
 
 
 def check_actions(actions: Any, shape: tuple[int, ...], n_actions: int) -> np.ndarray:
@@ -120,31 +178,73 @@ def check_actions(actions: Any, shape: tuple[int, ...], n_actions: int) -> np.nd
     return a.astype(np.int64, copy=False)
 
 
-def outcome_text(code: int, side: int) -> str:
-    """'win', 'draw' or 'loss' for ``side`` from an engine outcome code (1 blue, 2 red, 3 draw)."""
-    if code == 3:
-        return "draw"
-    return "win" if code == 1 + side else "loss"
+def outcome_name(code: int) -> str:
+    """``"win"``, ``"draw"`` or ``"loss"`` for an ``info["outcome"]`` code (1, 0, -1)."""
+    return OUTCOMES[int(code)]
 
 
-def episode_info(engine: Engine, world: int, side: int) -> dict[str, Any]:
-    """What a finished episode's ``info`` carries, from ``side``'s point of view."""
-    e, w = engine, world
+def info_arrays(engine: Engine, side: int, idx: np.ndarray | None = None) -> dict[str, Any]:
+    """The ``info`` of every world (or the worlds in ``idx``) from ``side``'s view, as arrays.
+
+    Every env builds its ``info`` here, so the keys and types are the same at
+    every step, reset included (what Minari's ``DataCollector(record_infos=True)``
+    and per-step loggers need), and no strings are involved:
+
+    - ``outcome``: 1 win, 0 draw, -1 loss (names in :data:`OUTCOMES`): the result were the
+      episode to end now. Final once ``terminated`` or ``truncated``; before that it is the
+      time limit's verdict, a draw, so a ``TimeLimit`` wrapper that truncates first also
+      reports a draw;
+    - ``tick``: ticks played in this episode (the episode's length at its end);
+    - ``kills`` / ``losses``: enemy / own units destroyed so far;
+    - ``objective``: per objective name, ``controller`` (1 own, 0 none, -1 enemy; names in
+      :data:`CONTROLLERS`), ``hold`` and ``enemy_hold`` (consecutive ticks held).
+
+    Integer arrays are int64, so per-world values match Python ints after batching.
+    """
+    e = engine
+    w: slice | np.ndarray = slice(None) if idx is None else idx
+    code = e.outcome[w].astype(np.int64)
+    enemy_won = 2 - side  # engine codes: 1 blue won, 2 red won, 3 draw
+    outcome = np.where(code == 1 + side, 1, np.where(code == enemy_won, -1, 0))
     own = slice(0, e.nb) if side == 0 else slice(e.nb, e.U)
-    names = ("none", "own", "enemy")
-    ctrl = [0 if c < 0 else 1 + int(c != side) for c in e.controller[w].tolist()]
+    ctrl = e.controller[w].astype(np.int64)
+    ctrl = np.where(ctrl < 0, 0, np.where(ctrl == side, 1, -1))
+    hold = e.hold[w].astype(np.int64)
     objective = {
         o.name: {
-            "controller": names[ctrl[k]],
-            "hold": int(e.hold[w, k, side]),
-            "enemy_hold": int(e.hold[w, k, 1 - side]),
+            "controller": ctrl[:, k],
+            "hold": hold[:, k, side],
+            "enemy_hold": hold[:, k, 1 - side],
         }
         for k, o in enumerate(e.scenario.objectives)
     }
     return {
-        "outcome": outcome_text(int(e.outcome[w]), side),
-        "kills": int(e.stat_kills[w, side]),
-        "losses": int((e.present[own] & ~e.alive[w, own]).sum()),
+        "outcome": outcome.astype(np.int64),
+        "tick": e.tick[w].astype(np.int64),
+        "kills": e.stat_kills[w, side].astype(np.int64),
+        "losses": (e.present[own] & ~e.alive[w, own]).sum(1).astype(np.int64),
         "objective": objective,
-        "episode_length": int(e.tick[w]),
     }
+
+
+def world_info(arrays: dict[str, Any], i: int) -> dict[str, Any]:
+    """Row ``i`` of :func:`info_arrays` as a fresh dict of Python ints."""
+    return {k: world_info(v, i) if isinstance(v, dict) else int(v[i]) for k, v in arrays.items()}
+
+
+def with_masks(arrays: dict[str, Any], n: int) -> dict[str, Any]:
+    """:func:`info_arrays` in Gymnasium's vector form: every key ``k`` paired with ``_k``.
+
+    Gives what ``VectorEnv._add_info`` builds from n per-world dicts that all carry
+    every key, without a Python loop over worlds.
+    """
+    out: dict[str, Any] = {}
+    for k, v in arrays.items():
+        out[k] = with_masks(v, n) if isinstance(v, dict) else v
+        out[f"_{k}"] = np.ones(n, bool)
+    return out
+
+
+def episode_info(engine: Engine, world: int, side: int) -> dict[str, Any]:
+    """One world's ``info`` (see :func:`info_arrays`) as a dict of Python ints."""
+    return world_info(info_arrays(engine, side, np.array([world])), 0)

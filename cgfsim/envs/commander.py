@@ -74,15 +74,35 @@ class CommanderEnv(gym.Env):
     ## Termination
 
     ``terminated``: one side annihilated, or an objective held for its hold
-    time. ``truncated``: the scenario's ``max_ticks`` reached (a draw). At the
-    end ``info`` carries ``outcome`` ("win" / "draw" / "loss" for the acting
-    side), ``kills``, ``losses``, ``objective`` (per objective: controller,
-    hold ticks) and ``episode_length``.
+    time. ``truncated``: the scenario's ``max_ticks`` reached (a draw). Stepping
+    after either (or before the first ``reset``) raises
+    ``gymnasium.error.ResetNeeded``.
+
+    ## Info
+
+    The same keys and numeric types at every step, ``reset`` included (see
+    :func:`cgfsim.envs._common.info_arrays`):
+
+    | Key          | Type | Meaning                                                        |
+    |--------------|------|----------------------------------------------------------------|
+    | ``outcome``  | int  | 1 win, 0 draw, -1 loss for the acting side, were it to end now |
+    | ``tick``     | int  | ticks played (the episode's length at its end)                 |
+    | ``kills``    | int  | enemy units destroyed                                          |
+    | ``losses``   | int  | own units lost                                                 |
+    | ``objective``| dict | per objective: ``controller`` (1 own, 0 none, -1 enemy),       |
+    |              |      | ``hold``, ``enemy_hold`` (ticks held)                          |
+
+    ``outcome`` is final once the episode ends; before that it is the time
+    limit's verdict (a draw), so a ``TimeLimit`` (``gymnasium.make(...,
+    max_episode_steps=N)``) that truncates first reports a draw.
+    ``cgfsim.envs.OUTCOMES`` maps codes to names.
 
     ## Arguments
 
     ``gymnasium.make("cgfsim/Skirmish-v0", side="blue", opponent=None,
     obs="vector", dict_obs=False, render_mode=None, combat=None)``;
+    ``render_mode`` is ``"ansi"`` (text), ``"rgb_array"`` or ``"human"`` (the
+    text printed to the terminal at ``metadata["render_fps"]``);
     ``opponent`` is a doctrine name (``hold``, ``advance``, ``assault``,
     ``defend``, ``flank``, ``retreat``, ``ambush``, ``random`` or an alias such
     as ``assault-nearest``) or ``fn(engine, side) -> (B, n_slots)`` actions in
@@ -101,13 +121,16 @@ class CommanderEnv(gym.Env):
     - ``cgfsim/Scenario-v0``: any scenario file (``path=...``)
 
     ``gymnasium.make_vec(id, num_envs=B)`` returns
-    :class:`~cgfsim.envs.vector.CgfsimVectorEnv`, one engine of B worlds.
+    :class:`~cgfsim.envs.vector.CgfsimVectorEnv`, one engine of B worlds
+    (``autoreset_mode`` NEXT_STEP by default, SAME_STEP or DISABLED on request).
     """
 
     metadata: dict[str, Any] = {  # noqa: RUF012 (Gymnasium's API: a class-level dict)
         "render_modes": list(C.RENDER_MODES),
-        "render_fps": 8,
+        "render_fps": C.RENDER_FPS,
     }
+    #: Keyword arguments of the constructor, named in the error for an unknown one.
+    KWARGS = ("scenario", "path", "side", "opponent", "obs", "dict_obs", "render_mode", "combat")
 
     def __init__(
         self,
@@ -120,7 +143,9 @@ class CommanderEnv(gym.Env):
         dict_obs: bool = False,
         render_mode: str | None = None,
         combat: str | None = None,
+        **unknown: Any,
     ) -> None:
+        C.reject_unknown(unknown, self.KWARGS, "CommanderEnv")
         self.core = BatchedCommanderEnv(
             scenario,
             1,
@@ -136,6 +161,8 @@ class CommanderEnv(gym.Env):
         self.render_mode = self.core.render_mode
         self.observation_space = self.core.observation_space
         self.action_space = self.core.action_space
+        self._running = False  # an episode is under way: step() is allowed
+        self._view = C.HumanView(self.metadata["render_fps"]) if render_mode == "human" else None
 
     @property
     def engine(self) -> Any:
@@ -147,6 +174,9 @@ class CommanderEnv(gym.Env):
         # Each call builds fresh arrays, so a view of row 0 is never shared between calls.
         return {k: v[0] for k, v in obs.items()} if isinstance(obs, dict) else obs[0]
 
+    def _info(self) -> dict[str, Any]:
+        return C.world_info(C.info_arrays(self.core.engine, self.core.side), 0)
+
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[Obs, dict[str, Any]]:
@@ -154,19 +184,36 @@ class CommanderEnv(gym.Env):
         super().reset(seed=seed)
         if seed is None and first:  # unseeded first reset: a key from Gymnasium's entropy
             seed = int(self.np_random.integers(0, 2**62))
-        return self._first(self.core.reset(seed, options)), {}
+        obs = self._first(self.core.reset(seed, options))
+        self._running = True
+        if self._view is not None:
+            self.render()
+        return obs, self._info()
 
     def step(self, action: Any) -> tuple[Obs, SupportsFloat, bool, bool, dict[str, Any]]:
+        if not self._running:
+            raise gym.error.ResetNeeded(
+                "CommanderEnv.step() called after the episode ended (terminated or truncated) "
+                "or before the first reset(); call reset() first"
+            )
         a = C.check_actions(action, (self.core.n_own,), self.core.n_actions)
-        obs, rew, term, trunc, infos = self.core._step(a[None])
-        return self._first(obs), float(rew[0]), bool(term[0]), bool(trunc[0]), infos[0]
+        obs, rew, term, trunc, _ = self.core._step(a[None])
+        terminated, truncated = bool(term[0]), bool(trunc[0])
+        self._running = not (terminated or truncated)
+        if self._view is not None:
+            self.render()
+        return self._first(obs), float(rew[0]), terminated, truncated, self._info()
 
     def action_masks(self) -> np.ndarray:
         """Flat ``(sum(nvec),)`` bool mask of the current state (MaskablePPO's format)."""
         return self.core.action_masks()[0]
 
     def render(self) -> str | np.ndarray | None:
-        return self.core.render(0)
+        frame = self.core.render(0)
+        if self._view is not None:
+            self._view.show(str(frame))
+            return None
+        return frame
 
     def close(self) -> None:
         self.core.close()

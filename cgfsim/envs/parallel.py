@@ -12,6 +12,7 @@ from pettingzoo import ParallelEnv
 from cgfsim.envs import _common as C
 from cgfsim.envs.masks import MaskBuilder
 from cgfsim.envs.observations import OBS_MODES, ObservationBuilder, to_engine_actions
+from cgfsim.envs.state import build_state, state_space
 from cgfsim.sim.engine import Engine
 
 
@@ -52,23 +53,43 @@ class CgfsimParallelEnv(ParallelEnv):
     ## Termination
 
     A unit killed is ``terminated``. Annihilation or an objective victory
-    terminates every remaining agent; the time limit truncates them. At the
-    end each agent's info has ``outcome`` from its side's view, ``kills``,
-    ``losses``, ``objective`` and ``episode_length``.
+    terminates every remaining agent; the time limit (the scenario's
+    ``max_ticks``, or ``max_cycles`` ticks if fewer) truncates them. Every
+    agent's info has, at every step and reset, its side's ``outcome`` (1 win,
+    0 draw, -1 loss; final at the end, a draw before), ``tick``, ``kills``,
+    ``losses`` and ``objective``, as in the commander env.
+
+    ## State
+
+    ``state()`` / ``state_space``: the full-information world state for
+    centralised critics (no fog of war, absolute frame), see
+    :mod:`cgfsim.envs.state`.
 
     ## Registered Configurations
 
-    Not a Gymnasium id: build it with ``parallel_env(scenario="skirmish")`` (any
-    built-in name, or ``path="my.toml"``), ``obs="vector"|"grid"|"entities"``,
-    ``dict_obs``, ``render_mode`` and ``combat`` as for the commander env.
+    Not a Gymnasium id: PettingZoo's module layout in :mod:`cgfsim.envs.battle_v0`
+    (``parallel_env()``, ``env()`` for AEC, ``raw_env()``), or this class, with
+    ``scenario="skirmish"`` (any built-in name, or ``path="my.toml"``),
+    ``obs="vector"|"grid"|"entities"``, ``dict_obs``, ``render_mode``
+    (``"ansi"``, ``"rgb_array"``, ``"human"``), ``combat`` and ``max_cycles``.
     """
 
     metadata: dict[str, Any] = {  # noqa: RUF012 (the libraries' API: a class-level dict)
-        "name": "cgfsim_parallel_v0",
+        "name": "battle_v0",
         "render_modes": list(C.RENDER_MODES),
-        "render_fps": 8,
+        "render_fps": C.RENDER_FPS,
         "is_parallelizable": True,
     }
+    #: Keyword arguments of the constructor, named in the error for an unknown one.
+    KWARGS = (
+        "scenario",
+        "path",
+        "obs",
+        "dict_obs",
+        "render_mode",
+        "combat",
+        "max_cycles",
+    )
 
     def __init__(
         self,
@@ -79,7 +100,14 @@ class CgfsimParallelEnv(ParallelEnv):
         dict_obs: bool = False,
         render_mode: str | None = None,
         combat: str | None = None,
+        max_cycles: int | None = None,
+        **unknown: Any,
     ) -> None:
+        C.reject_unknown(unknown, self.KWARGS, "CgfsimParallelEnv")
+        if max_cycles is not None and (
+            isinstance(max_cycles, bool) or not isinstance(max_cycles, int) or max_cycles < 1
+        ):
+            raise ValueError(f"max_cycles must be a positive integer or None, got {max_cycles!r}")
         if obs not in OBS_MODES:
             raise ValueError(f"unknown observation mode {obs!r}; expected one of {OBS_MODES}")
         sc = C.get_scenario(scenario, path)
@@ -87,6 +115,9 @@ class CgfsimParallelEnv(ParallelEnv):
         self.render_mode = C.check_render_mode(render_mode)
         self.obs_mode, self.dict_obs = obs, bool(dict_obs)
         self.engine = e = Engine(sc, 1, seed=0, combat=combat)
+        self.max_cycles = sc.max_ticks if max_cycles is None else min(max_cycles, sc.max_ticks)
+        self.state_space = state_space(e)
+        self._view = C.HumanView(self.metadata["render_fps"]) if render_mode == "human" else None
         self._seeded = False
         self.observers = [ObservationBuilder(e, s, obs) for s in (0, 1)]
         self.maskers = [MaskBuilder(e, s) for s in (0, 1)]
@@ -171,7 +202,9 @@ class CgfsimParallelEnv(ParallelEnv):
         self._seeded = True
         alive = self.engine.alive[0]
         self.agents = [a for a, (_, _, g) in self._unit.items() if alive[g]]
-        return self._observe(self.agents), {a: {} for a in self.agents}
+        if self._view is not None:
+            self.render()
+        return self._observe(self.agents), self._infos(self.agents)
 
     def step(self, actions: dict[str, Any]) -> tuple[dict[str, Any], ...]:
         e = self.engine
@@ -193,26 +226,45 @@ class CgfsimParallelEnv(ParallelEnv):
             joint[0, g] = to_engine_actions(np.int64(v.reshape(-1)[0]), s)
         live = self.agents
         res = e.step(joint)
-        done, term = bool(res.done[0]), bool(res.terminated[0])
+        term = bool(res.terminated[0])
+        done = bool(res.done[0]) or int(e.tick[0]) >= self.max_cycles
         alive = e.alive[0]
         obs = self._observe(live)
-        rewards, terms, truncs, infos = {}, {}, {}, {}
+        rewards, terms, truncs = {}, {}, {}
         for a in live:
             s, _, g = self._unit[a]
             rewards[a] = float(res.rewards[0, s])
             terms[a] = bool(not alive[g] or term)
             truncs[a] = bool(done and not terms[a])
-            infos[a] = C.episode_info(e, 0, s) if done else {}
+        infos = self._infos(live)
         self.agents = [] if done else [a for a in live if alive[self._unit[a][2]]]
+        if self._view is not None:
+            self.render()
         return obs, rewards, terms, truncs, infos
 
+    def _infos(self, agents: list[str]) -> dict[str, dict[str, Any]]:
+        arrays = [C.info_arrays(self.engine, s) for s in (0, 1)]
+        return {a: C.world_info(arrays[self._unit[a][0]], 0) for a in agents}
+
+    def state(self) -> np.ndarray:
+        """The full-information world state (see :mod:`cgfsim.envs.state`), a fresh array."""
+        return build_state(self.engine)[0]
+
     def render(self) -> str | np.ndarray | None:
-        return C.render(self.engine, self.render_mode, 0)
+        frame = C.render(self.engine, self.render_mode, 0)
+        if self._view is not None:
+            self._view.show(str(frame))
+            return None
+        return frame
 
     def close(self) -> None:
         """Nothing to release."""
 
 
 def parallel_env(**kwargs: Any) -> CgfsimParallelEnv:
-    """PettingZoo-style constructor: ``parallel_env(scenario="duel", obs="entities")``."""
+    """PettingZoo-style constructor: ``parallel_env(scenario="duel", obs="entities")``.
+
+    The AEC form and the rest of PettingZoo's module layout are in
+    :mod:`cgfsim.envs.battle_v0`.
+    """
     return CgfsimParallelEnv(**kwargs)

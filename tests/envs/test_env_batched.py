@@ -48,7 +48,7 @@ def test_batched_equals_single_envs_across_resets(mode: str, side: str, dict_obs
                 resets += 1
                 assert _equal(infos[i]["terminal_observation"], o)
                 assert infos[i]["TimeLimit.truncated"] == (tr and not te)
-                for k in ("outcome", "kills", "losses", "objective", "episode_length"):
+                for k in ("outcome", "kills", "losses", "objective", "tick"):
                     assert infos[i][k] == info[k]
                 o, _ = env.reset()
             else:

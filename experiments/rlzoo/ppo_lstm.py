@@ -1,0 +1,43 @@
+"""RL Baselines3 Zoo hyperparameters: RecurrentPPO (``--algo ppo_lstm``) on every cgfsim id.
+
+``-conf experiments/rlzoo/ppo_lstm.py``. The LSTM core is for fog of war: a
+unit seen a few ticks ago is remembered by the network as well as by the
+observation's last-seen features. Encoders as in ``ppo.py``; the actor and
+critic LSTMs are separate, as ``cgfsim train --algo rppo`` builds them; one
+torch thread.
+"""
+
+import torch
+
+from cgfsim.agents.rl import sb3_policy_kwargs
+from cgfsim.envs.registration import builtin_ids
+
+THREADS = 1
+torch.set_num_threads(THREADS)
+OBS = {"cgfsim/Duel-v0": "vector", "cgfsim/RandomField-v0": "entities"}  # others: grid
+HIDDEN = {"cgfsim/Duel-v0": [64, 64]}  # others: [128, 128]
+
+hyperparams = {
+    env_id: {
+        "env_kwargs": {"obs": OBS.get(env_id, "grid"), "opponent": "random"},
+        "policy": "MlpLstmPolicy",
+        "policy_kwargs": sb3_policy_kwargs(
+            "recurrent_ppo",
+            OBS.get(env_id, "grid"),
+            {"hidden": HIDDEN.get(env_id, [128, 128]), "lstm_hidden": 128},
+        ),
+        "n_envs": 8,
+        "n_timesteps": 200_000 if env_id == "cgfsim/Duel-v0" else 1_000_000,
+        "n_steps": 128,
+        "batch_size": 1024,  # RecurrentPPO pays per minibatch: few, large ones
+        "n_epochs": 4,
+        "learning_rate": 3e-4,
+        "gamma": 0.99,
+        "gae_lambda": 0.95,
+        "clip_range": 0.2,
+        "ent_coef": 0.01,
+        "vf_coef": 0.5,
+        "max_grad_norm": 0.5,
+    }
+    for env_id in builtin_ids()
+}
