@@ -16,13 +16,14 @@ $(BIN)/python:
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install --disable-pip-version-check -q --upgrade pip
 
-# Reinstall only when the dependency declarations change.
+# Reinstall only when the dependency declarations change. The distributed extra (Ray) is part
+# of the dev setup because the lab's tests run a sweep on a local Ray.
 $(STAMP): pyproject.toml constraints.txt | $(BIN)/python
-	$(PIP) -e '.[dev]'
+	$(PIP) -e '.[dev,distributed]'
 	@touch $@
 
 $(BSTAMP): $(STAMP)
-	$(PIP) -e '.[dev,bench]' || echo "bench extra unavailable: peers will be reported as null"
+	$(PIP) -e '.[dev,distributed,bench]' || echo "bench extra unavailable: peers will be reported as null"
 	@touch $@
 
 demo: $(STAMP)

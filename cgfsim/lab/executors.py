@@ -23,6 +23,7 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+import sys
 import tempfile
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -150,20 +151,17 @@ class RayExecutor:
         self.quiet = quiet
 
     def check(self) -> None:
-        try:
-            import ray  # noqa: F401
-        except ImportError:
-            raise CgfsimError(
-                "--executor ray needs Ray: pip install 'cgfsim[distributed]'"
-            ) from None
+        import importlib.util
+
+        # Not imported yet: a local cluster's auth settings must be in the environment first.
+        if importlib.util.find_spec("ray") is None:
+            raise CgfsimError("--executor ray needs Ray: pip install 'cgfsim[distributed]'")
         if self.workers is not None and self.workers < 1:
             raise CgfsimError(f"--workers must be >= 1, got {self.workers}")
         if self.address:
             _check_address(self.address)
 
     def _init(self, tmp: str | None) -> None:
-        import ray
-
         os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
         kw: dict[str, Any] = {
             "include_dashboard": False,
@@ -171,6 +169,8 @@ class RayExecutor:
             "configure_logging": False,
         }
         if self.address and self.address != "local":
+            import ray
+
             try:
                 ray.init(address=self.address, **kw)
             except Exception as e:
@@ -183,6 +183,15 @@ class RayExecutor:
         # workers inherit it), instead of Ray generating ~/.ray/auth_token.
         os.environ["RAY_AUTH_MODE"] = "token"
         os.environ["RAY_AUTH_TOKEN"] = secrets.token_hex(16)
+        already = "ray" in sys.modules
+        import ray
+
+        if already:  # Ray read its auth settings at import: make it read them again
+            import importlib
+
+            raylet = importlib.import_module("ray._raylet")
+            raylet.Config.initialize("")
+            raylet.AuthenticationTokenLoader.instance().reset_cache()
         ray.init(num_cpus=self.workers or cpu_count(), _temp_dir=tmp, **kw)
 
     def run(
@@ -201,6 +210,8 @@ class RayExecutor:
         saved = {k: os.environ.get(k) for k in ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN")}
         try:
             self._init(tmp if local else None)
+            import ray
+
             remote = ray.remote(num_cpus=1, max_retries=0)(run_job)
             pending = {}
             for job in jobs:
@@ -217,8 +228,8 @@ class RayExecutor:
                         continue
                     done(res)
         finally:
-            if ray.is_initialized():
-                ray.shutdown()
+            if "ray" in sys.modules and sys.modules["ray"].is_initialized():
+                sys.modules["ray"].shutdown()
             for k, v in saved.items():
                 if v is None:
                     os.environ.pop(k, None)

@@ -206,9 +206,10 @@ def _protocol(an: Analysis) -> list[str]:
         "Over seeds: the median (the budget by which half the seeds were reliable) with the "
         "distribution-free order-statistic interval for the median; its coverage, stated "
         "beside it, is below 95% with fewer than 6 seeds ([min, max] over 3 seeds covers 75%).",
-        "- Targets: the best doctrine against the opponent (all candidate doctrines play the "
-        "agent's side on test worlds): parity = its win-rate lower bound, exceed = its upper "
-        "bound.",
+        "- Targets: the best doctrine against the opponent (every candidate doctrine plays the "
+        "agent's side on test worlds, as many episodes as an agent point): parity = its "
+        "win-rate lower bound (with equal episode counts: the agent won at least as many test "
+        "episodes as the doctrine), exceed = its upper bound (better beyond both intervals).",
     ]
     if random_maps:
         lines.append(

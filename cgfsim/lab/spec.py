@@ -20,7 +20,7 @@
     [targets]                             # what "reliable" is measured against
     source = "doctrines"                  # parity with / exceeding the best doctrine
     doctrines = ["assault", "flank"]      # default: every doctrine but "random"
-    episodes = 2000
+    episodes = 1000                       # default: evaluation.test_episodes
     fixed = { "win 80%" = 0.8 }           # optional extra targets, each in [0, 1]
 
     [options.ga-mlp]                      # per-approach hyperparameters
@@ -73,7 +73,7 @@ class TargetSpec:
 
     source: str = "doctrines"
     doctrines: tuple[str, ...] = ()
-    episodes: int = 2000
+    episodes: int = 1000
     fixed: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -308,7 +308,7 @@ def sweep_from_dict(data: dict[str, Any], source: str = "<dict>") -> SweepSpec:
         validation_episodes=r.integer(ev, "evaluation.validation_episodes", 500, 1) or 500,
         n_envs=r.integer(ev, "evaluation.n_envs", None, 1),
     )
-    targets = _targets(r)
+    targets = _targets(r, protocol.test_episodes)
     options = _options(r, approaches, scenarios)
     return SweepSpec(
         name=name,
@@ -327,7 +327,7 @@ def sweep_from_dict(data: dict[str, Any], source: str = "<dict>") -> SweepSpec:
     )
 
 
-def _targets(r: _Reader) -> TargetSpec:
+def _targets(r: _Reader, test_episodes: int) -> TargetSpec:
     from cgfsim.sim.doctrines import ALIASES, DOCTRINES
 
     t = r.table("targets")
@@ -345,7 +345,7 @@ def _targets(r: _Reader) -> TargetSpec:
     for k, v in fixed.items():
         if isinstance(v, bool) or not isinstance(v, int | float) or not 0.0 <= float(v) <= 1.0:
             raise r.fail(f"targets.fixed.{k}", f"threshold must be a win rate in [0, 1], got {v!r}")
-    episodes = r.integer(t, "targets.episodes", 2000, 1) or 2000
+    episodes = r.integer(t, "targets.episodes", test_episodes, 1) or test_episodes
     return TargetSpec(
         src,
         tuple(ALIASES.get(d, d) for d in docs),

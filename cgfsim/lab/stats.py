@@ -34,7 +34,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats as sps
 
-Stat = Callable[[np.ndarray], float]
+#: A statistic of a batch of score arrays: (reps, runs, tasks) -> (reps,).
+BatchStat = Callable[[np.ndarray], np.ndarray]
 
 
 @dataclass(frozen=True)
@@ -68,6 +69,11 @@ def iqm(scores: Scores) -> float:
     return float(sps.trim_mean(np.asarray(scores, np.float64).reshape(-1), 0.25))
 
 
+def iqm_batch(samples: np.ndarray) -> np.ndarray:
+    """IQM of each (runs, tasks) array of a (reps, runs, tasks) batch, in one scipy call."""
+    return np.asarray(sps.trim_mean(samples.reshape(len(samples), -1), 0.25, axis=1))
+
+
 def stratified_indices(
     n_runs: int, n_tasks: int, reps: int, rng: np.random.Generator
 ) -> np.ndarray:
@@ -75,21 +81,23 @@ def stratified_indices(
     return rng.integers(0, n_runs, size=(reps, n_runs, n_tasks))
 
 
+def resample(scores: np.ndarray, reps: int, rng: np.random.Generator) -> np.ndarray:
+    """(reps, runs, tasks) stratified bootstrap resamples of (runs, tasks) scores."""
+    n, t = scores.shape
+    return scores[stratified_indices(n, t, reps, rng), np.arange(t)]
+
+
 def stratified_bootstrap(
     scores: Scores,
-    stat: Stat = iqm,
+    stat: BatchStat = iqm_batch,
     reps: int = 2000,
     confidence: float = 0.95,
     seed: int = 0,
 ) -> Interval:
-    """``stat(scores)`` with a percentile interval from a stratified bootstrap over runs."""
+    """``stat`` of the scores with a percentile interval from a stratified bootstrap over runs."""
     s = as_scores(scores)
-    n, t = s.shape
-    rng = np.random.default_rng(seed)
-    idx = stratified_indices(n, t, reps, rng)
-    cols = np.arange(t)[None, :]
-    boot = np.array([stat(s[idx[r], cols]) for r in range(reps)])
-    return _percentile_interval(stat(s), boot, confidence)
+    boot = stat(resample(s, reps, np.random.default_rng(seed)))
+    return _percentile_interval(float(stat(s[None])[0]), boot, confidence)
 
 
 def _percentile_interval(point: float, boot: np.ndarray, confidence: float) -> Interval:
@@ -102,7 +110,7 @@ def iqm_interval(
     scores: Scores, reps: int = 2000, confidence: float = 0.95, seed: int = 0
 ) -> Interval:
     """IQM over seeds (and tasks) with its stratified bootstrap percentile interval."""
-    return stratified_bootstrap(scores, iqm, reps, confidence, seed)
+    return stratified_bootstrap(scores, iqm_batch, reps, confidence, seed)
 
 
 def performance_profile(
@@ -119,30 +127,34 @@ def performance_profile(
     s = as_scores(scores)
     tau = np.asarray(taus, np.float64)
 
-    def profile(x: np.ndarray) -> np.ndarray:
-        return (x[None, :, :] > tau[:, None, None]).mean(axis=1).mean(axis=1)
+    def profile(x: np.ndarray) -> np.ndarray:  # (..., runs, tasks) -> (..., taus)
+        above = x[..., None, :, :] > tau[:, None, None]
+        return above.mean(axis=-2).mean(axis=-1)
 
-    n, t = s.shape
-    rng = np.random.default_rng(seed)
-    idx = stratified_indices(n, t, reps, rng)
-    cols = np.arange(t)[None, :]
-    boot = np.stack([profile(s[idx[r], cols]) for r in range(reps)])
+    boot = profile(resample(s, reps, np.random.default_rng(seed)))
     a = (1.0 - confidence) / 2
     lo, hi = np.percentile(boot, [100 * a, 100 * (1 - a)], axis=0)
     return profile(s), lo, hi
 
 
+def _poi_batch(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """P(X > Y) for batches a (reps, n, tasks), b (reps, m, tasks): the Mann-Whitney U of
+    each task over n * m (ties count half), averaged over tasks."""
+    gt = (a[:, :, None, :] > b[:, None, :, :]).mean(axis=(1, 2))
+    eq = (a[:, :, None, :] == b[:, None, :, :]).mean(axis=(1, 2))
+    return np.asarray((gt + 0.5 * eq).mean(axis=-1))
+
+
 def probability_of_improvement(x: Scores, y: Scores) -> float:
-    """P(X > Y): a random run of X beats a random run of Y on the same task (ties: half)."""
+    """P(X > Y): a random run of X beats a random run of Y on the same task (ties: half).
+
+    Per task this is ``scipy.stats.mannwhitneyu(x, y).statistic / (n * m)``, computed for
+    all pairs at once (the tests check it against scipy).
+    """
     a, b = as_scores(x), as_scores(y)
     if a.shape[1] != b.shape[1]:
         raise ValueError(f"x and y need the same tasks, got {a.shape[1]} and {b.shape[1]}")
-    per_task = [
-        sps.mannwhitneyu(a[:, k], b[:, k], alternative="two-sided").statistic
-        / (a.shape[0] * b.shape[0])
-        for k in range(a.shape[1])
-    ]
-    return float(np.mean(per_task))
+    return float(_poi_batch(a[None], b[None])[0])
 
 
 def improvement_interval(
@@ -155,10 +167,7 @@ def improvement_interval(
     """P(X > Y) with an interval from resampling X's and Y's runs independently per task."""
     a, b = as_scores(x), as_scores(y)
     rng = np.random.default_rng(seed)
-    ia = stratified_indices(a.shape[0], a.shape[1], reps, rng)
-    ib = stratified_indices(b.shape[0], b.shape[1], reps, rng)
-    ca, cb = np.arange(a.shape[1])[None, :], np.arange(b.shape[1])[None, :]
-    boot = np.array([probability_of_improvement(a[ia[r], ca], b[ib[r], cb]) for r in range(reps)])
+    boot = _poi_batch(resample(a, reps, rng), resample(b, reps, rng))
     return _percentile_interval(probability_of_improvement(a, b), boot, confidence)
 
 
@@ -216,6 +225,7 @@ __all__ = [
     "first_reliable",
     "improvement_interval",
     "iqm",
+    "iqm_batch",
     "iqm_interval",
     "median_interval",
     "performance_profile",

@@ -2,14 +2,15 @@
 
 :func:`reliability_targets` is the one place targets come from. Round 1 measures
 them with the doctrines: every candidate doctrine plays the sweep's side against
-the evaluation opponent on the same test worlds the agents are reported on
-(``targets.episodes`` episodes, greedy, Wilson 95% intervals), and the best one
-(highest win rate) sets two targets:
+the evaluation opponent on test worlds, with as many episodes as each reported
+agent point (``targets.episodes``, default the sweep's ``test_episodes``; greedy,
+Wilson 95% intervals), and the best one (highest win rate) sets two targets:
 
-- ``parity``: the best doctrine's lower bound. An agent whose own lower bound
-  reaches it is as reliably good as the doctrine is shown to be;
+- ``parity``: the best doctrine's lower bound. With equal episode counts an
+  agent's lower bound reaches it exactly when the agent won at least as many
+  test episodes as the doctrine did: it did as well as the doctrine;
 - ``exceed``: the best doctrine's upper bound. An agent whose lower bound reaches
-  it is better than the doctrine, beyond the doctrine's uncertainty.
+  it is better than the doctrine beyond both results' uncertainty.
 
 Fixed targets from the sweep file are added as given. A target that no agent can
 show with the sweep's test episodes (above the Wilson lower bound of N wins in N
