@@ -58,8 +58,10 @@ def _ci(result: Any) -> tuple[float, float]:
 class TrainCallback(BaseCallback):
     """Evaluates at data budgets, appends curve rows, keeps the best checkpoint, shows progress.
 
-    A budget counts as reached at the first rollout end at or past it (SB3
-    collects whole rollouts), and the row records the exact ``env_steps``.
+    A budget counts as reached at the first rollout start at or past it (SB3
+    collects whole rollouts; the policy has then been updated on all of them),
+    and the row records the exact ``env_steps``. ``budget_hook`` is offered the
+    policy at every rollout start and at the end of training.
     """
 
     def __init__(

@@ -106,29 +106,34 @@ def get_approach(name: str) -> Approach:
         ) from None
 
 
-# --------------------------------------------------------------------------- RL (SB3)
+def learner_kwargs(ctx: JobContext, policy: str) -> dict[str, Any]:
+    """The keyword arguments ``train_rl`` and ``train_ga`` share for a lab job: train to the
+    largest budget on vector observations, no learner-side evaluation (the lab evaluates,
+    on its own split keys), every snapshot offered to the lab."""
+    return {
+        "scenario": ctx.scenario,
+        "opponent": ctx.opponent,
+        "obs": "vector",
+        "policy": policy,
+        "steps": ctx.max_budget,
+        "seed": ctx.seed,
+        "out_dir": ctx.run_dir,
+        "side": ctx.side,
+        "hparams": dict(ctx.options),
+        "eval_episodes": 0,
+        "progress": False,
+        "tensorboard": False,
+        "budget_hook": ctx.offer,
+    }
 
 
 def _rl(algo: str, policy: str) -> tuple[TrainFn, CheckFn]:
+    """RL through SB3 / sb3-contrib (:func:`cgfsim.agents.rl.train_rl`)."""
+
     def train(ctx: JobContext) -> Mapping[str, Any]:
         from cgfsim.agents.rl import train_rl
 
-        res = train_rl(
-            algo,
-            ctx.scenario,
-            ctx.opponent,
-            "vector",
-            policy,
-            steps=ctx.max_budget,
-            seed=ctx.seed,
-            out_dir=ctx.run_dir,
-            side=ctx.side,
-            hparams=dict(ctx.options),
-            eval_episodes=0,  # the lab evaluates, on its own split keys
-            progress=False,
-            tensorboard=False,
-            budget_hook=ctx.offer,
-        )
+        res = train_rl(algo, **learner_kwargs(ctx, policy))
         return {"env_steps": res["env_steps"], "wall_s": res["wall_s"]}
 
     def check(options: Mapping[str, Any], scenario: Any) -> None:
@@ -140,28 +145,13 @@ def _rl(algo: str, policy: str) -> tuple[TrainFn, CheckFn]:
     return train, check
 
 
-# --------------------------------------------------------------------------- GA (DEAP)
-
-
 def _ga(policy: str) -> tuple[TrainFn, CheckFn]:
+    """Neuroevolution with DEAP (:func:`cgfsim.agents.ga.train_ga`)."""
+
     def train(ctx: JobContext) -> Mapping[str, Any]:
         from cgfsim.agents.ga import train_ga
 
-        res = train_ga(
-            ctx.scenario,
-            ctx.opponent,
-            "vector",
-            policy,
-            steps=ctx.max_budget,
-            seed=ctx.seed,
-            out_dir=ctx.run_dir,
-            side=ctx.side,
-            hparams=dict(ctx.options),
-            eval_episodes=0,
-            progress=False,
-            tensorboard=False,
-            budget_hook=ctx.offer,
-        )
+        res = train_ga(**learner_kwargs(ctx, policy))
         return {"env_steps": res["env_steps"], "wall_s": res["wall_s"]}
 
     def check(options: Mapping[str, Any], scenario: Any) -> None:

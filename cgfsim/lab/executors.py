@@ -68,9 +68,20 @@ class SerialExecutor:
 
 
 def _worker_init(threads: int) -> None:
-    """Cap native thread pools in a pool worker before torch/numpy work starts."""
+    """Cap native thread pools in a pool worker before torch/numpy work starts, and (on
+    Linux) let the worker die with the driver: a killed sweep leaves no orphan still
+    writing into a job folder that the resumed sweep starts afresh."""
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         os.environ[var] = str(threads)
+    if sys.platform.startswith("linux"):
+        import ctypes
+        import signal
+
+        try:
+            PR_SET_PDEATHSIG = 1
+            ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        except OSError:
+            pass
     import torch
 
     torch.set_num_threads(threads)
