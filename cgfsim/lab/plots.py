@@ -53,16 +53,13 @@ def win_rate_vs_data(an: Analysis, path: Path, labels: dict[str, str]) -> None:
             x = np.array(c.budgets, float)
             ax.plot(x, [i.point for i in c.iqm], marker="o", label=f"{labels[a]} ({len(c.seeds)})")
             ax.fill_between(x, [i.low for i in c.iqm], [i.high for i in c.iqm], alpha=0.2)
-        for t in an.target_list(sc):
-            ax.axhline(t["value"], ls="--", lw=0.8, color="grey")
-            ax.annotate(
-                t["name"],
-                (1.0, t["value"]),
-                xycoords=("axes fraction", "data"),
-                fontsize=7,
-                ha="right",
-                va="bottom",
+        for k, t in enumerate(an.target_list(sc)):
+            ax.axhline(
+                t["value"],
+                ls=("--", ":", "-.")[k % 3],
+                lw=0.9,
                 color="grey",
+                label=f"target {t['name']} {t['value']:.3f}",
             )
         ax.set_xscale("log")
         ax.set_ylim(0, 1.02)

@@ -59,53 +59,60 @@ def summary_rows(an: Analysis) -> list[dict[str, Any]]:
 
 
 def _answer(an: Analysis, labels: dict[str, str]) -> list[str]:
+    """The result in plain words, per scenario and target."""
     lines = []
+    top = fmt_steps(max(an.budgets))
     for sc in an.scenarios():
         tg = an.targets["scenarios"][sc]
         best = next(d for d in tg["doctrines"] if d["doctrine"] == tg["best_doctrine"])
+        opp = an.spec["opponent"]
         lines.append(
-            f"**{sc} vs {an.spec['opponent']}.** The best doctrine against `{an.spec['opponent']}` "
-            f"is `{tg['best_doctrine']}`, winning {best['win_rate']:.3f} "
+            f"**{sc} vs {opp}.** The best doctrine against `{opp}` is "
+            f"`{tg['best_doctrine']}`, winning {best['win_rate']:.3f} "
             f"[{best['ci_low']:.3f}, {best['ci_high']:.3f}] of {best['episodes']} test episodes."
         )
+        have = [a for a in an.approaches() if (sc, a) in an.curves]
         for t in an.target_list(sc):
-            parts, fastest = [], None
-            for a in an.approaches():
-                if (sc, a) not in an.curves:
-                    continue
+            reached, missed = [], []
+            for a in have:
                 r = an.reliability(sc, a, t["value"])
                 if math.isfinite(r["median"]):
                     hi = fmt_steps(r["high"]) if math.isfinite(r["high"]) else "not reached"
-                    parts.append(
-                        f"{labels[a]} needed {fmt_steps(r['median'])} "
-                        f"({r['reached']}/{r['seeds']} seeds got there; interval "
-                        f"[{fmt_steps(r['low'])}, {hi}])"
+                    reached.append(
+                        (
+                            r["median"],
+                            f"{labels[a]} needed {fmt_steps(r['median'])} "
+                            f"({r['reached']}/{r['seeds']} seeds got there; interval "
+                            f"[{fmt_steps(r['low'])}, {hi}])",
+                        )
                     )
-                    if fastest is None or r["median"] < fastest[1]:
-                        fastest = (labels[a], r["median"])
                 else:
-                    parts.append(
-                        f"{labels[a]} did not get there within {fmt_steps(max(an.budgets))} "
-                        f"({r['reached']}/{r['seeds']} seeds did)"
-                    )
-            what = (
-                "be reliably at parity with it"
-                if t["name"] == "parity"
-                else (
-                    "reliably exceed it" if t["name"] == "exceed" else f"reach target {t['name']}"
+                    missed.append(f"{labels[a]} ({r['reached']}/{r['seeds']})")
+            what = {
+                "parity": "be reliably at parity with it",
+                "exceed": "reliably exceed it",
+            }.get(t["name"], f"reach target {t['name']}")
+            text = f"- To {what} (test win-rate lower bound >= {t['value']:.3f}): "
+            reached.sort()
+            if reached:
+                text += "; ".join(x for _, x in reached) + ". "
+            if missed:
+                text += (
+                    f"Not within {top} (seeds that got there in brackets): {', '.join(missed)}. "
                 )
-            )
-            unreachable = (
-                ""
-                if t["reachable"]
-                else (
-                    " This target cannot be shown with the sweep's test episodes (it is above the "
-                    f"best possible lower bound, {tg['max_provable']:.3f})."
+            if not reached:
+                lead = max(have, key=lambda a: an.curves[(sc, a)].final.point)
+                c = an.curves[(sc, lead)]
+                text += (
+                    f"No approach got there; the closest at {top} was {labels[lead]}, "
+                    f"IQM win rate {c.final.fmt(3)} over {len(c.seeds)} seeds. "
                 )
-            )
-            lead = f"To {what} (test win-rate lower bound >= {t['value']:.3f}), "
-            tail = f" Least data: {fastest[0]}." if fastest else " No approach got there."
-            lines.append("- " + lead + "; ".join(parts) + "." + tail + unreachable)
+            if not t["reachable"]:
+                text += (
+                    "This target cannot be shown with the sweep's test episodes (it is above "
+                    f"the best possible lower bound, {tg['max_provable']:.3f}). "
+                )
+            lines.append(text.rstrip())
         lines.append("")
     return lines
 
