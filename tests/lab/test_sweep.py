@@ -226,8 +226,9 @@ def test_report_is_rebuilt_from_the_store(
 
 
 def test_presets_are_valid_sweeps() -> None:
-    quick = load_sweep(ROOT / "experiments" / "data_volume" / "quick.toml")
-    full = load_sweep(ROOT / "experiments" / "data_volume" / "full.toml")
+    presets = {p.stem: load_sweep(p) for p in (ROOT / "experiments" / "data_volume").glob("*.toml")}
+    assert {"quick", "full", "maps"} <= set(presets)
+    quick, full = presets["quick"], presets["full"]
     assert len(quick.seeds) >= 3 and quick.protocol.test_episodes >= 1000
     assert len(full.seeds) >= 5 and full.budgets[-1] / full.budgets[0] >= 1000
     assert any(s.random_maps for s in full.scenarios)
