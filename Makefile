@@ -17,18 +17,19 @@ $(BIN)/python:
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install --disable-pip-version-check -q --upgrade pip
 
-# Reinstall only when the dependency declarations change.
+# Reinstall only when the dependency declarations change. The distributed extra (Ray) is part
+# of the dev setup because the lab's tests run a sweep on a local Ray.
 $(STAMP): pyproject.toml constraints.txt | $(BIN)/python
-	$(PIP) -e '.[dev]'
+	$(PIP) -e '.[dev,distributed]'
 	@touch $@
 
 # The third-party RL tools tests/ecosystem runs (RL Zoo, SuperSuit, Minari + jax, Shimmy).
 $(ESTAMP): $(STAMP)
-	$(PIP) -e '.[dev,ecosystem]'
+	$(PIP) -e '.[dev,distributed,ecosystem]'
 	@touch $@
 
 $(BSTAMP): $(STAMP)
-	$(PIP) -e '.[dev,bench]' || echo "bench extra unavailable: peers will be reported as null"
+	$(PIP) -e '.[dev,distributed,bench]' || echo "bench extra unavailable: peers will be reported as null"
 	@touch $@
 
 demo: $(STAMP)
@@ -51,7 +52,7 @@ bench: $(BSTAMP)
 # constraints.txt must resolve, from scratch, together with what users add to cgfsim.
 check-constraints: | $(BIN)/python
 	$(BIN)/pip install --disable-pip-version-check -q --dry-run --ignore-installed \
-		-c constraints.txt -e '.[dev,ecosystem]' rl_zoo3 supersuit 'minari[hdf5,create]' shimmy
+		-c constraints.txt -e '.[dev,distributed,ecosystem]' rl_zoo3 supersuit 'minari[hdf5,create]' shimmy
 	@echo "constraints.txt resolves with cgfsim[dev,ecosystem], rl_zoo3, supersuit, minari, shimmy"
 
 clean:

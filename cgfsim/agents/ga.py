@@ -61,8 +61,16 @@ from cgfsim.agents.population import (
     n_params,
     to_policy,
 )
-from cgfsim.agents.runs import CurveRow, append_curve_row, run_config, write_json
+from cgfsim.agents.runs import (
+    BudgetHook,
+    CurveRow,
+    DataAccount,
+    append_curve_row,
+    run_config,
+    write_json,
+)
 from cgfsim.sim.errors import CgfsimError
+from cgfsim.sim.splits import key_base
 
 METHODS = ("ga", "cmaes")
 #: Defaults; any key can be overridden through ``hparams`` (``--set key=value``).
@@ -193,18 +201,22 @@ def train_ga(
     eval_seed: int | None = None,
     progress: bool = True,
     tensorboard: bool = True,
+    budget_hook: BudgetHook | None = None,
 ) -> dict[str, Any]:
     """Evolve ``policy`` (mlp | lstm) networks on ``scenario`` until ``steps`` env steps.
 
     Runs whole generations: the last one may overshoot ``steps`` by up to one
-    generation (pop x episodes_per_ind episodes). Held-out evaluation (greedy,
-    ``eval_episodes`` worlds seeded ``eval_seed``, default ``10**6 + seed``, as
-    :func:`~cgfsim.agents.rl.train_rl`) of the generation's best happens at the
-    data budgets ``eval_at`` / every ``eval_every`` steps (default ten points) and
-    at the end. Writes ``config.json``, ``logbook.json``, ``curve.jsonl/csv``,
-    ``tb/``, ``best/``, ``final/`` and ``result.json`` into ``out_dir`` and
-    returns the result dict (same keys as ``train_rl``, plus ``generations`` and
-    ``logbook``).
+    generation (pop x episodes_per_ind episodes). Fitness worlds are the
+    ``train`` split's keys of ``seed``, fresh each generation. Held-out evaluation
+    (greedy, ``eval_episodes`` worlds keyed from ``eval_seed``, default the
+    ``validation`` split of ``seed``, as :func:`~cgfsim.agents.rl.train_rl`; it
+    selects ``best``) of the generation's best happens at the data budgets
+    ``eval_at`` / every ``eval_every`` steps (default ten points) and at the end.
+    ``budget_hook`` (the lab's) is offered the untrained first individual and then
+    every generation's best, with the env steps used so far. Writes ``config.json``,
+    ``logbook.json``, ``curve.jsonl/csv``, ``tb/``, ``best/``, ``final/`` and
+    ``result.json`` into ``out_dir`` and returns the result dict (same keys as
+    ``train_rl``, plus ``generations`` and ``logbook``).
     """
     from cgfsim.agents.evaluation import evaluate
     from cgfsim.agents.rl_callbacks import eval_budgets
@@ -265,10 +277,10 @@ def train_ga(
         raise
     meta = {k: config[k] for k in ("algo", "scenario", "opponent", "obs", "side", "seed")}
     meta.update(training=hp, masked=bool(hp["masked"]))
-    eval_seed = 10**6 + seed if eval_seed is None else int(eval_seed)
+    eval_seed = key_base("validation", seed) if eval_seed is None else int(eval_seed)
     budgets = eval_budgets(steps, eval_every, eval_at)
-    # Fitness worlds: a seed range of their own, fresh each generation, never the eval worlds.
-    fit_base = 2**40 + int(seed) * 2**30
+    # Fitness worlds: this seed's train split, fresh each generation, never the eval worlds.
+    fit_base = key_base("train", seed)
     rng = np.random.default_rng([int(seed), 0x6761])
     rstate = [random.Random(int(seed)).getstate(), np.random.RandomState(int(seed)).get_state()]
     toolbox = build_toolbox(hp, rng)
@@ -296,7 +308,18 @@ def train_ga(
     curve: list[dict[str, Any]] = []
     best_win, best_steps = -1.0, 0
     t_start = time.perf_counter()
+
+    def offer(genome: np.ndarray) -> float:
+        """Offer the budget hook a copy of ``genome``'s policy; returns the time it took."""
+        if budget_hook is None:
+            return 0.0
+        t = time.perf_counter()
+        g = np.array(genome, np.float32)
+        budget_hook(DataAccount(env_steps=env_steps, wall_s=train_s), lambda: to_policy(spec, g))
+        return time.perf_counter() - t
+
     try:
+        eval_s += offer(population[0] if strategy is None else strategy.centroid)
         while env_steps < steps:
             t0 = time.perf_counter()
             if strategy is not None:
@@ -330,6 +353,7 @@ def train_ga(
                     writer.add_scalar(f"fitness/{k}", rec[k], env_steps)
                 writer.add_scalar("fitness/best_win", res.win_rate[best_idx], env_steps)
             gen += 1
+            eval_s += offer(hof[0])
             if bar is not None:
                 bar.update(min(res.env_steps, max(steps - bar.n, 0)))
                 bar.set_postfix(gen=gen, fit=f"{rec['max']:.2f}", win=f"{best_win:.2f}")

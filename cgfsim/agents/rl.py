@@ -42,8 +42,9 @@ from cgfsim.agents.encoders import EntityExtractor, GridExtractor
 from cgfsim.agents.export import export_sb3
 from cgfsim.agents.networks import ACTIVATIONS, OBS_MODES, CgfPolicy
 from cgfsim.agents.rl_callbacks import TrainCallback, eval_budgets
-from cgfsim.agents.runs import make_run_dir, read_json, run_config, write_json
+from cgfsim.agents.runs import BudgetHook, make_run_dir, read_json, run_config, write_json
 from cgfsim.sim.errors import CgfsimError
+from cgfsim.sim.splits import key_base
 
 ALGOS = ("ppo", "a2c", "maskable_ppo", "recurrent_ppo")
 ALIASES = {"rppo": "recurrent_ppo", "mppo": "maskable_ppo", "maskppo": "maskable_ppo"}
@@ -310,6 +311,7 @@ def train_rl(
     eval_at: Sequence[int] | None = None,
     eval_seed: int | None = None,
     resume: str | Path | None = None,
+    budget_hook: BudgetHook | None = None,
 ) -> dict[str, Any]:
     """Train an SB3 learner for ``steps`` env steps into the run folder ``out_dir``.
 
@@ -317,11 +319,15 @@ def train_rl(
     :func:`~cgfsim.agents.runs.make_run_dir`); by default a fresh
     ``runs/rl-<scenario>/<timestamp>-<approach>-s<seed>/``.
 
-    Win rate (greedy, ``eval_episodes`` episodes against ``opponent``, on
-    worlds seeded ``eval_seed``, default ``10**6 + seed``) is measured at the
-    data budgets ``eval_at`` (or every ``eval_every`` steps; default ten
-    points) and at the end; ``eval_episodes=0`` skips evaluation. ``resume``
-    continues from an ``sb3_model.zip`` (a pickle: trusted files only).
+    Training worlds are the ``train`` split's keys of ``seed``
+    (:mod:`cgfsim.sim.splits`). Win rate (greedy, ``eval_episodes`` episodes
+    against ``opponent``, on worlds keyed from ``eval_seed``, default the
+    ``validation`` split of ``seed``: it selects the ``best`` checkpoint, so it
+    is not a test figure) is measured at the data budgets ``eval_at`` (or every
+    ``eval_every`` steps; default ten points) and at the end; ``eval_episodes=0``
+    skips evaluation. ``resume`` continues from an ``sb3_model.zip`` (a pickle:
+    trusted files only). ``budget_hook`` (the lab's) is offered the policy after
+    every update (see :class:`~cgfsim.agents.rl_callbacks.TrainCallback`).
 
     Returns ``{"policy_dir", "final_dir", "run_dir", "env_steps", "wall_s",
     "curve", "best_win_rate", "steps_per_s", ...}``; ``policy_dir`` is the
@@ -374,6 +380,7 @@ def train_rl(
             )
             if a == "recurrent_ppo" and bool(hp.get("lstm_ortho_init", True)):
                 init_lstm(model)
+            model.get_env().seed(key_base("train", seed))  # world i: train key i of this seed
         model.set_logger(make_logger(run_dir, tensorboard))
         evaluate = (
             _default_evaluator(
@@ -382,7 +389,7 @@ def train_rl(
                 obs,
                 side,
                 eval_episodes,
-                10**6 + seed if eval_seed is None else eval_seed,
+                key_base("validation", seed) if eval_seed is None else eval_seed,
                 None,  # the project's evaluation mode: greedy over valid actions
             )
             if eval_episodes > 0
@@ -402,6 +409,7 @@ def train_rl(
             meta,
             progress=progress,
             start_steps=start,
+            budget_hook=budget_hook,
         )
         t0 = time.perf_counter()
         model.learn(steps, callback=cb, reset_num_timesteps=resume is None)

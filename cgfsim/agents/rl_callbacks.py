@@ -6,6 +6,11 @@ batched worlds with a fixed seed, so every point of a curve sees the same
 worlds (common random numbers) and the number is the one `cgfsim evaluate`
 would report for the saved checkpoint. Evaluation time is excluded from the
 training wall time.
+
+Evaluations and budget-hook offers happen at the start of a rollout (and at
+the end of training), when the policy has been updated on exactly
+``num_timesteps`` env steps; at the end of a rollout the update that uses it
+has not happened yet.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ from tqdm.auto import tqdm
 from cgfsim.agents.checkpoints import save_checkpoint
 from cgfsim.agents.export import export_sb3
 from cgfsim.agents.networks import CgfPolicy
-from cgfsim.agents.runs import CurveRow, append_curve_row
+from cgfsim.agents.runs import BudgetHook, CurveRow, DataAccount, append_curve_row
 
 #: evaluate(policy) -> object with win_rate, draw_rate, loss_rate, win_ci (low, high), ...
 EvalFn = Callable[[CgfPolicy], Any]
@@ -53,8 +58,10 @@ def _ci(result: Any) -> tuple[float, float]:
 class TrainCallback(BaseCallback):
     """Evaluates at data budgets, appends curve rows, keeps the best checkpoint, shows progress.
 
-    A budget counts as reached at the first rollout end at or past it (SB3
-    collects whole rollouts), and the row records the exact ``env_steps``.
+    A budget counts as reached at the first rollout start at or past it (SB3
+    collects whole rollouts; the policy has then been updated on all of them),
+    and the row records the exact ``env_steps``. ``budget_hook`` is offered the
+    policy at every rollout start and at the end of training.
     """
 
     def __init__(
@@ -68,6 +75,7 @@ class TrainCallback(BaseCallback):
         meta: dict[str, Any],
         progress: bool = True,
         start_steps: int = 0,
+        budget_hook: BudgetHook | None = None,
     ) -> None:
         super().__init__(verbose=0)
         self.run_dir = run_dir
@@ -79,6 +87,7 @@ class TrainCallback(BaseCallback):
         self.meta = meta
         self.show_progress = progress and sys.stderr.isatty()
         self.start_steps = start_steps
+        self.budget_hook = budget_hook
         self.curve: list[dict[str, Any]] = []
         self.best_win_rate = -1.0
         self.best_steps = 0
@@ -112,13 +121,15 @@ class TrainCallback(BaseCallback):
                 self.bar.refresh()
         return True
 
-    def _on_rollout_end(self) -> None:
+    def _on_rollout_start(self) -> None:
+        self._offer()
         if self.budgets and self.num_timesteps >= self.budgets[0]:
             while self.budgets and self.num_timesteps >= self.budgets[0]:
                 self.budgets.pop(0)
             self._evaluate()
 
     def _on_training_end(self) -> None:
+        self._offer()
         if not self.curve or self.curve[-1]["env_steps"] < self.num_timesteps:
             self._evaluate()
         if self.bar is not None:
@@ -126,6 +137,16 @@ class TrainCallback(BaseCallback):
             self.bar.close()
 
     # ------------------------------------------------------------------ evaluation
+    def _offer(self) -> None:
+        """Hand the budget hook the current policy and the data it was trained on."""
+        if self.budget_hook is None:
+            return
+        t = time.perf_counter()
+        model = self.model
+        account = DataAccount(env_steps=int(self.num_timesteps), wall_s=self.train_wall_s)
+        self.budget_hook(account, lambda: export_sb3(model)[0])
+        self.eval_s += time.perf_counter() - t
+
     def _evaluate(self) -> None:
         if self.evaluate_fn is None:
             return

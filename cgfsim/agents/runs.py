@@ -16,7 +16,7 @@ import os
 import re
 import tempfile
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -195,6 +195,12 @@ class DataAccount:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+#: ``hook(account, make_policy)``: a learner offers the lab (cgfsim.lab.protocol.BudgetTracker)
+#: its data so far and a function returning a copy of its current CgfPolicy, at every natural
+#: checkpoint (PPO update, GA generation, BC epoch).
+BudgetHook = Callable[[DataAccount, Callable[[], Any]], None]
 
 
 #: How every learner's held-out evaluations act (see cgfsim.agents.evaluation._use_mask).

@@ -83,6 +83,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     algo = check_combo(args.algo, args.obs, args.policy)
     if args.steps < 1:
         raise CgfsimError(f"--steps must be >= 1, got {args.steps}")
+    if args.test_episodes < 0 or args.eval_episodes < 0:
+        raise CgfsimError("--eval-episodes and --test-episodes must be >= 0")
     from cgfsim.agents.runs import make_run_dir
     from cgfsim.sim.scenario import load_scenario
 
@@ -120,15 +122,48 @@ def cmd_train(args: argparse.Namespace) -> int:
         from cgfsim.agents.rl import train_rl
 
         res = train_rl(algo, **common)
-    best = res.get("best_win_rate")
-    win = "not evaluated" if best is None else f"best win rate {best:.1%} (greedy)"
     print(
         f"trained {res.get('approach', algo)} on {sc.name} vs {args.opponent}: "
-        f"{res['env_steps']} env steps in {res['wall_s']:.1f} s, {win}"
+        f"{res['env_steps']} env steps in {res['wall_s']:.1f} s"
     )
+    best = res.get("best_win_rate")
+    if best is not None and args.test_episodes > 0:
+        _report_test(res, args, sc)
     print(f"run folder: {res['run_dir']}")
     print(f"policy: {res['policy_dir']}")
     return 0
+
+
+def _report_test(res: dict[str, Any], args: argparse.Namespace, sc: Any) -> None:
+    """The selected checkpoint's figure on fresh test worlds (the one to quote).
+
+    The ``best`` checkpoint was chosen as the maximum of several noisy
+    evaluations on validation worlds, so its validation win rate is optimistic;
+    it is printed as such, and the test-split figure beside it.
+    """
+    from cgfsim.agents.evaluation import evaluate
+    from cgfsim.agents.runs import write_json
+    from cgfsim.sim.splits import key_base
+
+    r = evaluate(
+        res["policy_dir"],
+        sc,
+        args.opponent,
+        args.test_episodes,
+        side=args.side,
+        seed=key_base("test", args.seed),
+    )
+    lo, hi = r.win_ci
+    print(
+        f"selected on validation worlds: win rate {res['best_win_rate']:.1%} at "
+        f"{res['best_env_steps']} env steps ({args.eval_episodes} episodes; the best of "
+        f"{len(res['curve'])} evaluations, so optimistic)"
+    )
+    print(
+        f"test: win rate {r.win_rate:.1%} [{lo:.1%}, {hi:.1%}] on {r.episodes} test-split "
+        f"episodes (greedy over valid actions)"
+    )
+    write_json(Path(res["run_dir"]) / "test.json", r.to_dict())
 
 
 # ------------------------------------------------------------------ evaluate
@@ -162,6 +197,13 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     opponents = [o.strip() for o in args.opponent.split(",") if o.strip()]
     if not opponents:
         raise CgfsimError("--opponent needs at least one doctrine or checkpoint")
+    seed = args.seed
+    if seed is None:  # never the training worlds: the test split of the training seed
+        from cgfsim.sim.splits import key_base
+
+        train_seed = int(what[2].get("seed", 0)) if kind == "policy" else 0
+        seed = key_base("test", train_seed)
+        print(f"worlds: test split of training seed {train_seed} (keys {seed} + i)")
     results = []
     for k, opp in enumerate(opponents):
         replay = None
@@ -174,7 +216,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             args.episodes,
             obs=args.obs,
             side=args.side,
-            seed=args.seed,
+            seed=seed,
             deterministic=not args.sample,
             n_envs=args.n_envs,
             masked=False if args.no_mask else None,
@@ -251,8 +293,15 @@ def register(sub: Any) -> None:
     s.add_argument(
         "--eval-episodes",
         type=int,
-        default=200,
-        help="greedy evaluation episodes at each data budget (0: none)",
+        default=500,
+        help="greedy episodes on validation worlds at each data budget, to select the best "
+        "checkpoint (0: none)",
+    )
+    s.add_argument(
+        "--test-episodes",
+        type=int,
+        default=1000,
+        help="greedy episodes on test worlds for the selected checkpoint after training (0: none)",
     )
     s.add_argument("--threads", type=int, default=None, help="torch threads (default 1)")
     s.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -271,8 +320,14 @@ def register(sub: Any) -> None:
         default="random",
         help="doctrine or checkpoint, or several separated by commas",
     )
-    s.add_argument("--episodes", type=int, default=200)
-    s.add_argument("--seed", type=int, default=0, help="world i gets key seed + i")
+    s.add_argument("--episodes", type=int, default=1000)
+    s.add_argument(
+        "--seed",
+        type=int,
+        default=None,
+        help="world i gets key seed + i (default: the test split of the checkpoint's training "
+        "seed, never training worlds)",
+    )
     s.add_argument("--side", choices=["blue", "red"], default="blue")
     s.add_argument("--obs", default=None, help="observation mode (default: the checkpoint's)")
     s.add_argument("--sample", action="store_true", help="sample actions instead of greedy")

@@ -22,6 +22,7 @@ from cgfsim.agents.ga import (
 )
 from cgfsim.agents.runs import read_curve
 from cgfsim.sim.errors import CgfsimError
+from cgfsim.sim.splits import key_base
 
 torch.set_num_threads(1)
 TINY = {"pop": 6, "episodes_per_ind": 2, "hidden": [8]}
@@ -100,7 +101,7 @@ def test_train_ga_writes_a_run_and_is_reproducible(tmp_path: Path) -> None:
     assert strip == [{k: v for k, v in r.items() if k != "wall_s"} for r in book2]
     _, spec, meta = load_checkpoint(res["policy_dir"])
     assert meta["algo"] == "ga" and meta["masked"] is True and spec.hidden == (8,)
-    r = evaluate(res["policy_dir"], "duel", "random", 10, seed=10**6 + 3)
+    r = evaluate(res["policy_dir"], "duel", "random", 10, seed=key_base("validation", 3))
     assert r.masked and r.win_rate == pytest.approx(res["best_win_rate"])
 
 

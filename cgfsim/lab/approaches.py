@@ -1,0 +1,176 @@
+"""Approaches the lab can sweep: adapters from one learner to the lab's budget protocol.
+
+An approach is a function that trains ONE seed to the job's largest budget and,
+on the way, offers the lab its policy and data counters at every natural
+checkpoint (``ctx.offer(account, make_policy)``); the lab picks the snapshot for
+each budget, evaluates it and records the rows (:mod:`cgfsim.lab.protocol`).
+Adding an approach (round 2: BC-MLP, BC-LSTM, DAgger-MLP, BC-then-PPO) is one
+:func:`register` call:
+
+.. code-block:: python
+
+    def train_bc(ctx: JobContext) -> dict[str, float]:
+        demos = record(ctx.demonstrator, ctx.scenario, keys=ctx.keys("demo"), ...)
+        for epoch in ...:
+            ...
+            ctx.offer({"demo_steps": seen, "record_env_steps": recorded, "wall_s": t},
+                      lambda: copy.deepcopy(net))
+        return {"demo_steps": seen, "record_env_steps": recorded, "env_steps": 0}
+
+    register(Approach("bc-mlp", "BC-MLP", "BC", "demo_steps", train_bc, check_bc))
+
+``axis`` is the data the budgets count: ``env_steps`` (RL, GA: every fitness
+step counts), ``demo_steps`` (BC, DAgger: expert labels) or ``total_steps``
+(env + demo, BC-then-RL). Counters an approach does not use stay 0;
+``record_env_steps`` (env steps spent recording demonstrations) and ``wall_s``
+(training wall time, evaluation excluded) are reported beside the axis.
+``check(options, scenario)`` validates an approach's options before any job
+starts (unknown hyperparameters, a missing dataset) by raising
+:class:`~cgfsim.sim.errors.CgfsimError`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cgfsim.sim.errors import CgfsimError
+from cgfsim.sim.splits import key_base
+
+
+@dataclass
+class JobContext:
+    """What an approach gets for one job: the world, its seed, its budgets and the hook."""
+
+    scenario: Any  # a cgfsim.sim.scenario.Scenario
+    opponent: str
+    side: str
+    seed: int
+    budgets: list[int]
+    options: dict[str, Any]
+    run_dir: Path
+    offer: Callable[[Any, Callable[[], Any]], None]
+    #: the doctrine demonstrations should come from (best against the opponent), if known
+    demonstrator: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def keys(self, split: str) -> int:
+        """First world key of this job's seed in ``split`` (worlds take key + 0, 1, ...)."""
+        return key_base(split, self.seed)
+
+    @property
+    def max_budget(self) -> int:
+        return int(self.budgets[-1])
+
+
+TrainFn = Callable[[JobContext], Mapping[str, Any]]
+CheckFn = Callable[[Mapping[str, Any], Any], None]
+
+
+def _no_check(options: Mapping[str, Any], scenario: Any) -> None:
+    return None
+
+
+@dataclass(frozen=True)
+class Approach:
+    """One learner x network on the lab's data axis."""
+
+    name: str  # registry key, e.g. "ppo-mlp"
+    label: str  # for reports, e.g. "PPO-MLP"
+    family: str  # "RL" | "GA" | "BC" | "BC+RL"
+    axis: str  # "env_steps" | "demo_steps" | "total_steps"
+    train: TrainFn
+    check: CheckFn = _no_check
+
+
+REGISTRY: dict[str, Approach] = {}
+
+
+def register(approach: Approach) -> Approach:
+    from cgfsim.lab.protocol import AXES
+
+    if approach.axis not in AXES:
+        raise ValueError(f"{approach.name}: axis must be one of {AXES}, not {approach.axis!r}")
+    REGISTRY[approach.name] = approach
+    return approach
+
+
+def get_approach(name: str) -> Approach:
+    try:
+        return REGISTRY[name]
+    except KeyError:
+        raise CgfsimError(
+            f"unknown approach {name!r}; expected one of {', '.join(REGISTRY)}"
+        ) from None
+
+
+def learner_kwargs(ctx: JobContext, policy: str) -> dict[str, Any]:
+    """The keyword arguments ``train_rl`` and ``train_ga`` share for a lab job: train to the
+    largest budget on vector observations, no learner-side evaluation (the lab evaluates,
+    on its own split keys), every snapshot offered to the lab."""
+    return {
+        "scenario": ctx.scenario,
+        "opponent": ctx.opponent,
+        "obs": "vector",
+        "policy": policy,
+        "steps": ctx.max_budget,
+        "seed": ctx.seed,
+        "out_dir": ctx.run_dir,
+        "side": ctx.side,
+        "hparams": dict(ctx.options),
+        "eval_episodes": 0,
+        "progress": False,
+        "tensorboard": False,
+        "budget_hook": ctx.offer,
+    }
+
+
+def _rl(algo: str, policy: str) -> tuple[TrainFn, CheckFn]:
+    """RL through SB3 / sb3-contrib (:func:`cgfsim.agents.rl.train_rl`)."""
+
+    def train(ctx: JobContext) -> Mapping[str, Any]:
+        from cgfsim.agents.rl import train_rl
+
+        res = train_rl(algo, **learner_kwargs(ctx, policy))
+        return {"env_steps": res["env_steps"], "wall_s": res["wall_s"]}
+
+    def check(options: Mapping[str, Any], scenario: Any) -> None:
+        from cgfsim.agents import rl
+
+        a = rl.resolve_algo(algo, policy)
+        rl.split_hparams(a, rl.resolve_hparams(a, scenario.name, dict(options)), "vector")
+
+    return train, check
+
+
+def _ga(policy: str) -> tuple[TrainFn, CheckFn]:
+    """Neuroevolution with DEAP (:func:`cgfsim.agents.ga.train_ga`)."""
+
+    def train(ctx: JobContext) -> Mapping[str, Any]:
+        from cgfsim.agents.ga import train_ga
+
+        res = train_ga(**learner_kwargs(ctx, policy))
+        return {"env_steps": res["env_steps"], "wall_s": res["wall_s"]}
+
+    def check(options: Mapping[str, Any], scenario: Any) -> None:
+        from cgfsim.agents.ga import resolve_hparams
+
+        resolve_hparams(dict(options))
+
+    return train, check
+
+
+for _name, _label, _algo, _pol in (
+    ("ppo-mlp", "PPO-MLP", "ppo", "mlp"),
+    ("rppo-lstm", "RecurrentPPO-LSTM", "ppo", "lstm"),
+    ("a2c-mlp", "A2C-MLP", "a2c", "mlp"),
+    ("maskppo-mlp", "MaskablePPO-MLP", "maskppo", "mlp"),
+):
+    register(Approach(_name, _label, "RL", "env_steps", *_rl(_algo, _pol)))
+for _name, _label, _pol in (("ga-mlp", "GA-MLP", "mlp"), ("ga-lstm", "GA-LSTM", "lstm")):
+    register(Approach(_name, _label, "GA", "env_steps", *_ga(_pol)))
+
+
+__all__ = ["REGISTRY", "Approach", "JobContext", "get_approach", "register"]
