@@ -584,6 +584,16 @@ def features(mode: str, kind: str | None = None) -> list[Feature]:
     return [f for f in FEATURES if mode in f.modes and (kind is None or f.kind == kind)]
 
 
+def observation_shape(
+    scenario: Any, mode: str = "vector", side: str | int = "blue"
+) -> tuple[int, ...]:
+    """Shape of one world's observation of ``scenario`` (a name, path or Scenario)."""
+    from cgfsim.envs._common import get_scenario, side_index
+    from cgfsim.sim.engine import Engine
+
+    return ObservationBuilder(Engine(get_scenario(scenario), 1), side_index(side), mode).shape
+
+
 def describe() -> str:
     """The table as text: one line per feature with its form(s), group, range and meaning."""
     lines = [f"{'kind':14s} {'name':18s} {'group':14s} {'forms':24s} {'range':9s} meaning"]
