@@ -25,10 +25,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cgfsim.sim.errors import CgfsimError
 from cgfsim.sim.metrics import wilson_interval
+
+if TYPE_CHECKING:
+    from cgfsim.sim.scenario import Scenario
 
 #: Engine/observation generation the calibration was produced with; bump when rules change.
 CALIBRATION_FORMAT = 1
@@ -161,7 +164,7 @@ def calibrate(
         if p not in DOCTRINES:
             raise CgfsimError(f"unknown doctrine {p!r}; expected one of {', '.join(DOCTRINES)}")
     key = key_base("test", seed)
-    sc = map_pool(base, "test")
+    sc: Scenario = map_pool(base, "test")  # type: ignore[assignment]
     say = progress or (lambda s: None)
     names = [*doctrines, *(str(x) for x in extra)]
     both = not is_symmetric(sc)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Any
 
 from cgfsim.sim.errors import CgfsimError
 
@@ -56,7 +57,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: Any) -> None:
     s = sub.add_parser(
         "calibrate",
         help="doctrine round robin, mirror and best-known scores of a scenario",
