@@ -27,6 +27,8 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from cgfsim.sim.errors import CgfsimError
 from cgfsim.sim.metrics import wilson_interval
 
@@ -134,6 +136,45 @@ def _time_limit_text(sc: Any) -> str:
     )
 
 
+def play_scripts(
+    scenario: Scenario,
+    blue: Callable[..., Any],
+    red: Callable[..., Any],
+    episodes: int,
+    seed: int,
+    max_worlds: int = 1024,
+) -> tuple[int, int, int]:
+    """(blue wins, draws, red wins) of two engine-level scripts over ``episodes`` episodes.
+
+    The counting rule and world keys of :func:`cgfsim.agents.evaluation.evaluate`
+    (world i has key ``seed + i`` and counts its first episodes, an equal share
+    each), so the results equal ``evaluate(blue_doctrine, ..., red_doctrine)``; but
+    no observation is built, which scripts do not need (several times faster).
+    """
+    from cgfsim.agents.evaluation import _quotas
+    from cgfsim.sim.engine import BLUE_WIN, DRAW, RED_WIN, Engine
+
+    n = min(episodes, max_worlds)
+    e = Engine(scenario, n, seed=seed)
+    quota = _quotas(episodes, n)
+    count = np.zeros(n, np.int64)
+    tally = np.zeros(4, np.int64)  # by outcome code
+    while (count < quota).any():
+        res = e.step(np.concatenate([blue(e, 0), red(e, 1)], 1))
+        if not res.done.any():
+            continue
+        idx = np.flatnonzero(res.done)
+        take = idx[count[idx] < quota[idx]]
+        tally += np.bincount(e.outcome[take], minlength=4)
+        count[idx] += 1
+        again = idx[count[idx] < quota[idx]]
+        if again.size:
+            m = np.zeros(n, bool)
+            m[again] = True
+            e.reset(m)
+    return int(tally[BLUE_WIN]), int(tally[DRAW]), int(tally[RED_WIN])
+
+
 def calibrate(
     scenario: Any,
     episodes: int = 1000,
@@ -151,9 +192,9 @@ def calibrate(
     test-split keys of ``seed`` and, for random-map scenarios, the test map pool.
     """
     from cgfsim.agents.evaluation import evaluate
-    from cgfsim.agents.tournament import is_symmetric, round_robin
+    from cgfsim.agents.tournament import bradley_terry_elo, is_symmetric
     from cgfsim.envs._common import get_scenario
-    from cgfsim.sim.doctrines import DOCTRINES
+    from cgfsim.sim.doctrines import DOCTRINES, get_doctrine
     from cgfsim.sim.splits import key_base, map_pool
 
     if episodes < 1:
@@ -163,63 +204,92 @@ def calibrate(
     for p in doctrines:
         if p not in DOCTRINES:
             raise CgfsimError(f"unknown doctrine {p!r}; expected one of {', '.join(DOCTRINES)}")
+    ckpts = [str(x) for x in extra]
+    for c in ckpts:
+        if not Path(c).is_dir():
+            raise CgfsimError(f"{c!r} is not a checkpoint folder")
     key = key_base("test", seed)
     sc: Scenario = map_pool(base, "test")  # type: ignore[assignment]
     say = progress or (lambda s: None)
-    names = [*doctrines, *(str(x) for x in extra)]
+    names = [*doctrines, *ckpts]
     both = not is_symmetric(sc)
-    rr = round_robin(names, sc, episodes, seed=key, both_sides=both, progress=say)
-    t = rr.to_dict()
-    t.pop("seed", None)
-    t.pop("scenario", None)
+    sides = ("blue", "red") if both else ("blue",)
+    scripts: dict[str, Callable[..., Any]] = {d: get_doctrine(d) for d in doctrines}
+    scripts.update(probes or {})
+
+    def match(a: str, b: str, side: str) -> tuple[int, int, int]:
+        """(wins, draws, losses) of ``a`` playing ``side`` against ``b``."""
+        if a in scripts and b in scripts:
+            fa, fb = scripts[a], scripts[b]
+            bw, dr, rw = play_scripts(
+                sc, *((fa, fb) if side == "blue" else (fb, fa)), episodes, key
+            )
+            return (bw, dr, rw) if side == "blue" else (rw, dr, bw)
+        r = evaluate(a, sc, b, episodes, side=side, seed=key)
+        return r.wins, r.draws, r.losses
+
+    n = len(names)
+    wins = np.zeros((n, n), np.int64)
+    draws = np.zeros((n, n), np.int64)
+    matches: list[dict[str, Any]] = []
+    for i in range(n):
+        for j in range(i + 1, n):
+            for side in sides:
+                w, dr, lo = match(names[i], names[j], side)
+                wins[i, j] += w
+                wins[j, i] += lo
+                draws[i, j] += dr
+                draws[j, i] += dr
+                matches.append(
+                    {"player": names[i], "opponent": names[j], "side": side,
+                     "wins": w, "draws": dr, "losses": lo}
+                )  # fmt: skip
+                say(f"{names[i]} ({side}) vs {names[j]}: {w}-{dr}-{lo}")
+    elo = bradley_terry_elo(wins, draws)
+    t = _round_robin_dict(names, wins, draws, elo, episodes, both, matches)
     mirror = []
     for p in doctrines:
-        r = evaluate(p, sc, p, episodes, side="blue", seed=key)
-        mirror.append(
-            {
-                "player": p,
-                "episodes": r.episodes,
-                "wins": r.wins,
-                "draws": r.draws,
-                "losses": r.losses,
-            }
-        )
-        say(f"mirror {p}: {r.wins}-{r.draws}-{r.losses}")
+        w, dr, lo = match(p, p, "blue")
+        mirror.append({"player": p, "episodes": episodes, "wins": w, "draws": dr, "losses": lo})
+        say(f"mirror {p}: {w}-{dr}-{lo}")
     # Per ordered pair (player, opponent doctrine): wins, draws, games, pooled over sides.
     tally: dict[tuple[str, str], list[int]] = {}
-    for m in t["matches"]:
-        for me, other, w, l_ in (
-            (m["player"], m["opponent"], m["wins"], m["losses"]),
-            (m["opponent"], m["player"], m["losses"], m["wins"]),
-        ):
+    for m in matches:
+        p_, o_, mw, md, ml = (
+            str(m["player"]), str(m["opponent"]), int(m["wins"]), int(m["draws"]), int(m["losses"])
+        )  # fmt: skip
+        for me, other, w, l_ in ((p_, o_, mw, ml), (o_, p_, ml, mw)):
             a = tally.setdefault((me, other), [0, 0, 0])
             a[0] += w
-            a[1] += m["draws"]
-            a[2] += w + m["draws"] + l_
-    for pname, fn in (probes or {}).items():
-        fn.__name__ = pname
+            a[1] += md
+            a[2] += w + md + l_
+    probe_rows = []
+    for pname in probes or {}:
         for d in doctrines:
             a = tally.setdefault((pname, d), [0, 0, 0])
-            for side in ("red", "blue") if both else ("red",):
-                # the doctrine is evaluated on ``side``; the probe plays the other side
-                r = evaluate(d, sc, fn, episodes, side=side, seed=key)
-                a[0] += r.losses
-                a[1] += r.draws
-                a[2] += r.episodes
+            for side in ("blue", "red") if both else ("blue",):
+                w, dr, lo = match(pname, d, side)
+                a[0] += w
+                a[1] += dr
+                a[2] += w + dr + lo
+                probe_rows.append(
+                    {"player": pname, "opponent": d, "side": side,
+                     "wins": w, "draws": dr, "losses": lo}
+                )  # fmt: skip
             say(f"probe {pname} vs {d}: {a[0]}-{a[1]}-{a[2] - a[0] - a[1]}")
     best = []
     for d in doctrines:
         cands = [(w / g, me, w, dr, g) for (me, o), (w, dr, g) in tally.items() if o == d and g]
         cands.sort(key=lambda c: (-c[0], c[1]))
         rate, me, w, dr, g = cands[0]
-        lo, hi = wilson_interval(w, g)
+        ci_lo, ci_hi = wilson_interval(int(w), int(g))
         best.append(
             {
                 "opponent": d,
                 "player": me,
                 "win_rate": rate,
-                "ci_low": lo,
-                "ci_high": hi,
+                "ci_low": ci_lo,
+                "ci_high": ci_hi,
                 "wins": w,
                 "draws": dr,
                 "episodes": g,
@@ -235,13 +305,47 @@ def calibrate(
         "keys": f"test split (splits.key_base('test', {seed}) = {key})",
         "maps": "held-out test map pool" if base.random_map is not None else None,
         "time_limit": _time_limit_text(sc),
-        "command": f"cgfsim calibrate {base.name.lower()} --episodes {episodes} --seed {seed}",
+        "command": f"cgfsim calibrate {_stem(base)} --episodes {episodes} --seed {seed}"
+        + (f" --probes {','.join(probes)}" if probes else ""),
         "round_robin": t,
         "mirror": mirror,
+        "probes": probe_rows,
         "best_known": best,
         "headroom": headroom,
     }
     return Calibration(sc.name, data)
+
+
+def _stem(sc: Any) -> str:
+    """The name ``cgfsim calibrate`` takes for a scenario: its file stem or path."""
+    src = Path(str(sc.source))
+    from cgfsim.sim.scenario import builtin_dir
+
+    try:
+        if src.resolve().parent == builtin_dir().resolve():
+            return src.stem
+    except OSError:
+        pass
+    return str(src)
+
+
+def _round_robin_dict(
+    names: list[str],
+    wins: np.ndarray,
+    draws: np.ndarray,
+    elo: np.ndarray,
+    episodes: int,
+    both: bool,
+    matches: list[dict[str, Any]],
+) -> dict[str, Any]:
+    """The round robin in :meth:`cgfsim.agents.tournament.Tournament.to_dict`'s shape."""
+    from cgfsim.agents.tournament import Tournament
+
+    t = Tournament("", names, episodes, both, 0, "scripted", wins, draws, elo, matches)
+    d = t.to_dict()
+    d.pop("seed", None)
+    d.pop("scenario", None)
+    return d
 
 
 def _headroom(

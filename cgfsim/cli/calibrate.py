@@ -33,6 +33,16 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
             )
         if len(players) < 2:
             raise CgfsimError("--players needs at least two doctrines")
+    from cgfsim.sim.probes import PROBES
+
+    probes = {}
+    for p in (args.probes or "").split(","):
+        if p.strip():
+            if p.strip() not in PROBES:
+                raise CgfsimError(
+                    f"--probes: unknown probe {p.strip()!r}; expected some of {', '.join(PROBES)}"
+                )
+            probes[p.strip()] = PROBES[p.strip()]
     extra = [p.strip() for p in (args.extra or "").split(",") if p.strip()]
     for p in extra:
         if not Path(p).is_dir():
@@ -50,7 +60,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         if not args.quiet:
             print(msg, file=sys.stderr, flush=True)
 
-    cal = calibrate(args.scenario, args.episodes, args.seed, players, extra, progress=say)
+    cal = calibrate(args.scenario, args.episodes, args.seed, players, extra, probes, say)
     print(cal.table())
     if args.json:
         atomic_write_text(args.json, cal.to_json())
@@ -72,6 +82,10 @@ def register(sub: Any) -> None:
     s.add_argument("--seed", type=int, default=0, help="test-key seed (default 0)")
     s.add_argument("--players", help="comma-separated doctrines (default: all)")
     s.add_argument("--extra", help="comma-separated checkpoint folders that join the table")
+    s.add_argument(
+        "--probes",
+        help="comma-separated counter-scripts (cgfsim.sim.probes) to try on each doctrine",
+    )
     s.add_argument("--json", help="write the calibration JSON here")
     s.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     s.set_defaults(func=cmd_calibrate)

@@ -119,3 +119,15 @@ def test_missing_calibration_is_a_clear_error() -> None:
     with pytest.raises(CgfsimError, match="no calibration for scenario 'nowhere'"):
         load_calibration("nowhere")
     assert calibration_path("RandomField").name == "random_field.json"
+
+
+def test_scripted_matches_equal_evaluate() -> None:
+    """The calibration's observation-free loop counts exactly as evaluate does."""
+    from cgfsim.agents.calibration import play_scripts
+    from cgfsim.agents.evaluation import evaluate
+    from cgfsim.sim.doctrines import get_doctrine
+
+    sc = load_scenario("skirmish")
+    r = evaluate("flank", sc, "assault", 12, side="red", seed=77)
+    bw, dr, rw = play_scripts(sc, get_doctrine("assault"), get_doctrine("flank"), 12, 77)
+    assert (r.wins, r.draws, r.losses) == (rw, dr, bw)
