@@ -316,14 +316,16 @@ class _Ctx:
     def objective(self) -> tuple[np.ndarray, ...]:
         """(n, K) float32 each: controlled by us, by the enemy (as seen), our/their progress."""
         e, w, ob = self.e, self.w, self.ob
-        x0, y0, x1, y1 = (ob.obj_rect[:, c][None, None, :] for c in range(4))
-
-        def inside(y: np.ndarray, x: np.ndarray, m: np.ndarray) -> np.ndarray:
-            y, x = y[..., None], x[..., None]
-            return ((x >= x0) & (x <= x1) & (y >= y0) & (y <= y1) & m[..., None]).any(1)
-
-        ours = inside(e.y[w, ob.own], e.x[w, ob.own], self.alive)
-        theirs = inside(e.y[w, ob.en], e.x[w, ob.en], self.vis)
+        # one lookup per unit: the bit set of objective zones its cell lies in
+        zbits = ob.zone_bits
+        mine = np.where(self.alive, np.take(zbits, self.map_cell), 0)
+        en_cell = e.map_id[w].astype(np.int64)[:, None] * e.n_cells + (
+            e.y[w, ob.en].astype(np.int64) * e.W + e.x[w, ob.en]
+        )
+        seen = np.where(self.vis, np.take(zbits, en_cell), 0)
+        k = ob.obj_bit
+        ours = (np.bitwise_or.reduce(mine, axis=1)[:, None] & k) != 0
+        theirs = (np.bitwise_or.reduce(seen, axis=1)[:, None] & k) != 0
         hold = np.minimum(e.hold[w].astype(_F32) * ob.inv_hold[None, :, None], 1)
         ctrl_ours, ctrl_theirs = (ours & ~theirs).astype(_F32), (theirs & ~ours).astype(_F32)
         return ctrl_ours, ctrl_theirs, hold[..., ob.side], hold[..., 1 - ob.side] * ctrl_theirs
@@ -349,9 +351,11 @@ class _Ctx:
             z = np.zeros(self.n, _F32)
             return z, z
         s = ob.side
-        own = e.victory_points()[w, s]
-        enemy = e.attrition_points()[w, 1 - s] + e.vp_tick_seen[w, 1 - s]
-        if ob.K:
+        att = e.attrition_points()[w]
+        own = att[:, s] + e.vp_tick[w, s]
+        enemy = att[:, 1 - s] + e.vp_tick_seen[w, 1 - s]
+        if ob.K and e.vp.objective_held:
+            own = own + (e.controller[w] == s).sum(1) * e.vp.objective_held
             enemy = enemy + self.objective[1].sum(1) * e.vp.objective_held
         return (own * ob.inv_vp).astype(_F32), (enemy * ob.inv_vp).astype(_F32)
 
@@ -684,6 +688,12 @@ class ObservationBuilder:
         for o, (x0, y0, x1, y1) in enumerate(rect.tolist()):
             zone[o, y0 : y1 + 1, x0 : x1 + 1] = 1
         self.zone = zone[:, ::-1] if self.flip else zone  # (K, H, W) canonical
+        # per map-flat cell: bit k set when the cell lies in objective k's zone (engine frame)
+        bits = np.zeros(e.n_cells, np.int64)
+        for o in range(self.K):
+            bits |= (zone[o].reshape(-1) > 0).astype(np.int64) << o
+        self.zone_bits = np.tile(bits, e.n_maps)
+        self.obj_bit = (np.int64(1) << np.arange(self.K, dtype=np.int64))[None, :]
         self._static: dict[str, np.ndarray] = {}
         self._plan()
         self._layout = self._make_layout()

@@ -27,6 +27,7 @@ from cgfsim.sim.units import TYPE_INDEX, UNIT_TYPES
 SIDES = ("blue", "red")
 MAX_SIDE = 48  # largest map width/height: precomputed tables grow with cells^2
 MAX_SLOTS = 32  # per side
+MAX_OBJECTIVES = 32  # observations keep one bit per objective
 
 
 @dataclass(frozen=True)
@@ -662,6 +663,8 @@ class _Parser:
         self, zones: dict[str, tuple[int, int, int, int]]
     ) -> tuple[Objective, ...]:
         objs = self.get(self.d, "objectives", "[[objectives]]", list, [])
+        if len(objs) > MAX_OBJECTIVES:
+            self.err("[[objectives]]", f"at most {MAX_OBJECTIVES} objectives, got {len(objs)}")
         out = []
         for i, o in enumerate(objs):
             fld = f"objectives[{i}]"
