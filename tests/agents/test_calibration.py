@@ -127,7 +127,7 @@ def test_scripted_matches_equal_evaluate() -> None:
     from cgfsim.agents.evaluation import evaluate
     from cgfsim.sim.doctrines import get_doctrine
 
-    sc = load_scenario("skirmish")
-    r = evaluate("flank", sc, "assault", 12, side="red", seed=77)
-    bw, dr, rw = play_scripts(sc, get_doctrine("assault"), get_doctrine("flank"), 12, 77)
+    sc = load_scenario("duel")
+    r = evaluate("flank", sc, "assault", 40, side="red", seed=77, n_envs=16)
+    bw, dr, rw = play_scripts(sc, get_doctrine("assault"), get_doctrine("flank"), 40, 77, 16)
     assert (r.wins, r.draws, r.losses) == (rw, dr, bw)

@@ -327,7 +327,7 @@ def test_vector_layout_counts() -> None:
     assert [x.name for x in lay if x.group in ("time", "score")] == ["tick", "vp_own", "vp_enemy"]
 
 
-@pytest.mark.parametrize("scenario", ["urban", "ambush", "random_field"])
+@pytest.mark.parametrize("scenario", ["urban", "ambush", "defend"])
 @pytest.mark.parametrize("mode", OBS_MODES)
 def test_building_into_a_nan_buffer_writes_every_element(scenario: str, mode: str) -> None:
     e = _midgame(scenario, 0)
