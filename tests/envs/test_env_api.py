@@ -23,7 +23,7 @@ MODES = ("vector", "grid", "entities")
 # Vector length (see cgfsim.envs.observations): 15 per own slot, 11 per enemy slot, 8 per
 # objective, 5 per (own, enemy) pair, 3 per (own, objective) pair, 3 global, and the
 # (7 + E)-action mask of every own slot.
-SKIRMISH_VECTOR = 8 * 15 + 8 * 11 + 8 * 8 * 5 + 3 + 8 * (7 + 8)
+SKIRMISH_VECTOR = 8 * 15 + 8 * 11 + 1 * 8 + 8 * 8 * 5 + 8 * 1 * 3 + 3 + 8 * (7 + 8)
 DUEL_VECTOR = 2 * 15 + 2 * 11 + 2 * 2 * 5 + 3 + 2 * (7 + 2)
 ENTITY_COLUMNS = 51
 # SB3's checker advises on image-like and 2-D Box observations; grid and entities are meant
