@@ -324,7 +324,11 @@ class ObservationBuilder:
         out: list[LayoutEntry] = []
 
         def add(name: str, f: Feature, idx: int, **kw: Any) -> None:
-            out.append(LayoutEntry(name, f.group, idx, f.low, f.high, f.meaning, f.name, **kw))
+            out.append(
+                LayoutEntry(
+                    name, f.group, idx, float(f.low), float(f.high), f.meaning, f.name, **kw
+                )
+            )
 
         if self.mode == "grid":
             for f, ch in self._cols["cell"]:
