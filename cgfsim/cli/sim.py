@@ -103,13 +103,29 @@ def cmd_show(args: argparse.Namespace) -> int:
             f"objective {o.name!r}: zone {o.zone} {o.rect}, hold {o.hold_ticks} ticks, "
             f"capturable by {who}"
         )
-    rules = [f"time limit {sc.max_ticks} ticks (draw)"]
+    rules = [f"time limit {sc.max_ticks} ticks ({_time_limit_text(sc)})"]
     if sc.annihilation:
         rules.insert(0, "annihilation")
     if sc.objective_victory:
         rules.insert(0, "objective hold")
     print(f"victory: {', '.join(rules)}; combat: {sc.combat}")
     return 0
+
+
+def _time_limit_text(sc: Any) -> str:
+    """How the end of time is decided, in one line."""
+    vp = sc.points
+    if vp is None:
+        return "draw"
+    from cgfsim.sim.units import UNIT_TYPES
+
+    vals = ", ".join(f"{t.name} {v:g}" for t, v in zip(UNIT_TYPES, vp.unit_values, strict=True))
+    parts = [f"victory points: {vp.attrition} units ({vals})"]
+    if vp.objective_held:
+        parts.append(f"{vp.objective_held:g} per objective held at the end")
+    if vp.objective_tick:
+        parts.append(f"{vp.objective_tick:g} per objective per tick held")
+    return "; ".join(parts) + f"; a lead above {vp.draw_margin:g} wins, else a draw"
 
 
 def cmd_play(args: argparse.Namespace) -> int:

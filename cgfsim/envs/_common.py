@@ -192,8 +192,8 @@ def info_arrays(engine: Engine, side: int, idx: np.ndarray | None = None) -> dic
 
     - ``outcome``: 1 win, 0 draw, -1 loss (names in :data:`OUTCOMES`): the result were the
       episode to end now. Final once ``terminated`` or ``truncated``; before that it is the
-      time limit's verdict, a draw, so a ``TimeLimit`` wrapper that truncates first also
-      reports a draw;
+      time limit's verdict (a draw, or the victory-points leader with ``time_limit =
+      "points"``), so a ``TimeLimit`` wrapper that truncates first reports that verdict;
     - ``tick``: ticks played in this episode (the episode's length at its end);
     - ``kills`` / ``losses``: enemy / own units destroyed so far;
     - ``objective``: per objective name, ``controller`` (1 own, 0 none, -1 enemy; names in
@@ -203,7 +203,7 @@ def info_arrays(engine: Engine, side: int, idx: np.ndarray | None = None) -> dic
     """
     e = engine
     w: slice | np.ndarray = slice(None) if idx is None else idx
-    code = e.outcome[w].astype(np.int64)
+    code = np.where(e.done[w], e.outcome[w], e.time_limit_outcome()[w]).astype(np.int64)
     enemy_won = 2 - side  # engine codes: 1 blue won, 2 red won, 3 draw
     outcome = np.where(code == 1 + side, 1, np.where(code == enemy_won, -1, 0))
     own = slice(0, e.nb) if side == 0 else slice(e.nb, e.U)

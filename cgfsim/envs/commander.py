@@ -52,10 +52,12 @@ class CommanderEnv(gym.Env):
 
     ## Observation Space
 
-    ``obs="vector"`` (flat, ``12 O + 11 E + 8 K + 1``), ``"grid"`` (``18 x H x W``)
-    or ``"entities"`` (``(O + E + K) x 24``, column 0 the validity flag), all
-    float32 in [0, 1] and built from the side's fog of war only; the layouts
-    are documented in :mod:`cgfsim.envs.observations`. With ``dict_obs=True``:
+    ``obs="vector"`` (flat, ``15 O + 11 E + 8 K + 5 O E + 3 O K + 3 + O (7 + E)``,
+    the action mask included), ``"grid"`` (``25 x H x W``) or ``"entities"``
+    (``(O + E + K) x 51``, column 0 the validity flag), all float32 in [0, 1]
+    except signed offsets in [-1, 1], built from the side's fog of war only;
+    ``ObservationBuilder.layout()`` names every element (see
+    :mod:`cgfsim.envs.observations`). With ``dict_obs=True``:
     ``Dict(observation=<that Box>, action_mask=MultiBinary(O * (7 + E)))``.
 
     ## Rewards
@@ -74,7 +76,8 @@ class CommanderEnv(gym.Env):
     ## Termination
 
     ``terminated``: one side annihilated, or an objective held for its hold
-    time. ``truncated``: the scenario's ``max_ticks`` reached (a draw). Stepping
+    time. ``truncated``: the scenario's ``max_ticks`` reached: a draw, or with
+    ``time_limit = "points"`` won by the side leading on victory points. Stepping
     after either (or before the first ``reset``) raises
     ``gymnasium.error.ResetNeeded``.
 
@@ -112,7 +115,7 @@ class CommanderEnv(gym.Env):
 
     ## Registered Configurations
 
-    - ``cgfsim/Skirmish-v0``: 24x24 open field, 8 v 8 combined arms, annihilation
+    - ``cgfsim/Skirmish-v0``: 24x24 field, 8 v 8 combined arms, a crossroads objective
     - ``cgfsim/Ambush-v0``: convoy through a forested valley, hold the exit
     - ``cgfsim/Urban-v0``: assault on a defended town square
     - ``cgfsim/Defend-v0``: hold a hill behind a river

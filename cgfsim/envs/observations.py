@@ -1,71 +1,94 @@
-"""Observations of one side, built for all B worlds of an engine at once.
+"""Observations of one side, built for all B worlds of an engine at once, from ONE table.
 
-Every form is a float32 array with values in [0, 1], built from the engine's
-state and the acting side's fog of war only, in the side's *canonical* frame:
-own units first, and for red the map's rows are flipped (row ``r`` becomes
-``H - 1 - r``) so that red, like blue, starts at the bottom and advances
-upward. The same policy can thus play either side; the envs swap red's
-north/south actions back (see :func:`to_engine_actions`).
+Every element of every form (``vector``, ``grid``, ``entities``) comes from an
+entry of :data:`FEATURES`: its name, its **group** (what kind of knowledge it
+carries), the entity it belongs to, its value range and a one-line meaning.
+The builder looks the columns and channels up in that table, and
+:meth:`ObservationBuilder.layout` names every element of the observation
+exactly once from the same table, so the description cannot drift from the
+array. ``python -c "from cgfsim.envs.observations import describe; print(describe())"``
+prints the table.
 
-Positions are ``row / (H - 1)`` and ``col / (W - 1)``. ``O``/``E`` are the own
-and enemy side's slot counts, ``K`` the number of objectives, ``T`` the
-scenario's ``max_ticks``.
+Everything is built from the acting side's fog of war only, in the side's
+*canonical* frame: own units first, and for red the map's rows are flipped
+(row ``r`` becomes ``H - 1 - r``) so that red, like blue, starts at the bottom
+and advances upward. The same policy can play either side; the envs swap
+red's north/south actions back (see :func:`to_engine_actions`). Positions are
+``row / (H - 1)`` and ``col / (W - 1)``; relative positions are differences of
+those (signed, in [-1, 1]); ``T`` is the scenario's ``max_ticks``.
 
-**vector** ``(12 O + 11 E + 8 K + 1,)``, for MLPs:
+Forms (``O``/``E`` own and enemy slots, ``K`` objectives, ``A = 7 + E`` actions):
 
-- per own slot (all zero for a dead or absent unit): alive, row, col,
-  type one-hot (infantry, armour, recon, artillery), hp fraction, ammunition
-  fraction, reloading, movement points / cap, covered;
-- per enemy slot: known alive (seen at least once and not destroyed), last
-  seen row, col, type one-hot (known once seen), hp fraction (only while
-  visible), visible now, age of the last sighting (ticks / T; 1 if never
-  seen), seen ever;
-- per objective: centre row, col, controlled by us, controlled by the enemy
-  (judged from our live units and the enemies we see in the zone), our hold
-  progress, the enemy's hold progress (hold ticks / needed; shown only while
-  we see the enemy controlling it), capturable by us, by the enemy;
-- tick / T.
+- **vector** (flat, for MLPs): blocks in the order ``own``, ``enemy``,
+  ``objective``, ``own_enemy`` and ``own_objective`` relations, ``global``,
+  then the action mask (``O x A``, 1 = the action can have an effect now).
+  Inside a block, feature-major: a feature's value for every slot (or pair,
+  own slot major) is contiguous, then the next feature's (fast to write).
+  :meth:`ObservationBuilder.layout` names each element (``own3_hp``,
+  ``own0_enemy2_threat``, ``own1_mask_fire_at_0`` ...).
+- **grid** ``(C, H, W)`` (for CNNs): one channel per ``cell`` feature.
+- **entities** ``(O + E + K, C)`` (for attention): one row per own slot, enemy
+  slot and objective. Column 0 is the validity flag (own: alive; enemy: known
+  alive; objective: 1); columns 1-3 say the row's kind; then a column per
+  own, enemy and objective feature (zero in rows of the other kinds), the
+  per-row summaries of the relations, and the global features. Invalid rows
+  are all zero.
 
-**grid** ``(18, H, W)``, for CNNs: 0-5 terrain one-hot (open, obstacle,
-forest, water, road, rough); 6-9 own units by type, value = hp fraction;
-10-13 enemies visible now by type; 14 remembered enemies (known alive, not
-visible) at their last seen cell, value ``1 - age / T``; 15 objective zones;
-16 zones we control; 17 zones the enemy controls.
+Groups: ``slot`` (which rows are valid, of which kind), ``terrain`` (the map,
+cover and concealment), ``own`` (own units' state), ``enemy_memory`` (what
+the side remembers of enemies: last seen cell, type, age), ``enemy_visible``
+(what it knows only while it sees them: health, visibility), ``engagement``
+(line of sight and who can fire at whom), ``objective``, ``score`` (victory
+points), ``time`` and ``mask`` (the action mask).
 
-**entities** ``(O + E + K, 24)``, for attention: one row per own slot, enemy
-slot and objective. Column 0 is the validity flag (own: alive; enemy: known
-alive; objective: 1); invalid rows are all zero. Columns: 0 valid, 1 own,
-2 enemy, 3 objective, 4 row, 5 col, 6-9 type one-hot, 10 hp fraction,
-11 ammunition, 12 reloading, 13 movement points, 14 covered, 15 visible now,
-16 age of sighting, 17 controlled by us, 18 controlled by the enemy, 19 our
-hold progress, 20 enemy hold progress, 21 capturable by us, 22 capturable by
-the enemy, 23 tick / T.
-
-What fog of war hides never enters: an enemy's position is its last seen
-cell, its hp is shown only while it is visible, its type only once seen, and
-the enemy's capture timer only while we see it capturing. Our own capture
-timer is the rules' (it stalls while any enemy, seen or not, stands in the
-zone): the side's own score, which it would be told.
+Fog of war never leaks: an enemy's position is its last seen cell, its hp is
+shown only while visible, its type only once seen, the enemy's capture timer
+only while we see it capturing, and the enemy's threat (who can engage us) is
+judged from where it was last seen. Our own capture timer and victory points
+are the rules' (a hidden enemy in a zone stalls our timer): the side's own
+score, which it would be told. The enemy's victory points count what the side
+knows: its own losses, objectives it sees the enemy control and objective
+ticks it saw the enemy hold.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from gymnasium import spaces
 
+from cgfsim.envs.features import (
+    FEATURES,
+    GROUPS,
+    KINDS,
+    Feature,
+    _Ctx,
+    describe,
+    features,
+)
 from cgfsim.sim import actions as A
-from cgfsim.sim.terrain import MP_CAP, N_TERRAIN
-from cgfsim.sim.units import AMMO, HP, N_TYPES, UNIT_TYPES
+from cgfsim.sim.terrain import CONCEALS, COVER, MAX_COVER, MP_CAP, N_TERRAIN
+from cgfsim.sim.units import AMMO, HP, INDIRECT, N_TYPES, RANGE2
 
 if TYPE_CHECKING:
     from cgfsim.sim.engine import Engine
 
+__all__ = [
+    "ENTITY_SLOT_COLUMNS",
+    "FEATURES",
+    "GROUPS",
+    "OBS_MODES",
+    "LayoutEntry",
+    "ObservationBuilder",
+    "describe",
+    "observation_shape",
+    "to_engine_actions",
+]
+
 OBS_MODES = ("vector", "grid", "entities")
-F_OWN, F_ENEMY, F_OBJ = 12, 11, 8
-GRID_CHANNELS = 18
-ENTITY_FEATURES = 24
 _F32 = np.float32
 
 #: Canonical action -> engine action for red (north and south swapped); an involution.
@@ -85,12 +108,81 @@ def to_engine_actions(actions: np.ndarray | np.integer | int, side: int) -> np.n
     return np.where(a <= A.WEST, _RED_SWAP[np.minimum(a, A.WEST)], a)
 
 
-def _names_types() -> list[str]:
-    return [t.name for t in UNIT_TYPES]
+@dataclass(frozen=True)
+class LayoutEntry:
+    """One element (vector), channel (grid) or column (entities) of an observation.
+
+    ``index`` is the position along the observation's feature axis: the flat
+    element of a vector observation, the channel of a grid, the column of an
+    entity table (all rows). ``slot`` is the own/enemy slot or objective the
+    element describes (vector), ``None`` otherwise; ``feature`` is the table
+    entry it comes from.
+    """
+
+    name: str
+    group: str
+    index: int
+    low: float
+    high: float
+    meaning: str
+    feature: str
+    slot: int | None = None
+    other: int | None = None  # the enemy slot / objective of a pair element
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in self.__dataclass_fields__}
+
+
+#: Entity columns 0-3: the row's validity and kind.
+ENTITY_SLOT_COLUMNS = (
+    ("valid", "row is valid: own unit alive, enemy known alive, objective"),
+    ("is_own", "row is an own unit slot"),
+    ("is_enemy", "row is an enemy slot"),
+    ("is_objective", "row is an objective"),
+)
+
+
+def observation_shape(
+    scenario: Any, mode: str = "vector", side: str | int = "blue"
+) -> tuple[int, ...]:
+    """Shape of one world's observation of ``scenario`` (a name, path or Scenario)."""
+    from cgfsim.envs._common import get_scenario, side_index
+    from cgfsim.sim.engine import Engine
+
+    return ObservationBuilder(Engine(get_scenario(scenario), 1), side_index(side), mode).shape
+
+
+# --------------------------------------------------------------------------- the builder
+
+
+def _put_major(blk: np.ndarray, c: int, f: Feature, v: Any) -> None:
+    """:func:`_put` into a feature-major block (n, columns, ...)."""
+    if isinstance(v, tuple):
+        for i, vi in enumerate(v):
+            blk[:, c + i] = vi
+    elif f.sub:
+        blk[:, c : c + f.width] = np.moveaxis(np.asarray(v), -1, -1 - (blk.ndim - 2))
+    else:
+        blk[:, c] = v
+
+
+def _put(blk: np.ndarray, c: int, f: Feature, v: Any) -> None:
+    """Write feature ``f``'s values ``v`` at column ``c`` of ``blk`` (..., columns).
+
+    A multi-column feature gives one array with a trailing axis, or a tuple of one
+    array per column (cheaper than stacking them).
+    """
+    if isinstance(v, tuple):
+        for i, vi in enumerate(v):
+            blk[..., c + i] = vi
+    elif f.sub:
+        blk[..., c : c + f.width] = v
+    else:
+        blk[..., c] = v
 
 
 class ObservationBuilder:
-    """Builds one side's observation (and its static parts) for every world of an engine."""
+    """Builds one side's observation for every world of an engine, laid out by :data:`FEATURES`."""
 
     def __init__(self, engine: Engine, side: int, mode: str = "vector") -> None:
         if mode not in OBS_MODES:
@@ -103,253 +195,276 @@ class ObservationBuilder:
         self.O = self.own.stop - self.own.start
         self.E = self.en.stop - self.en.start
         self.K = e.n_obj
+        self.A = A.n_actions(self.E)
         self.H, self.W = e.H, e.W
         self.flip = side == 1
         self.inv_h, self.inv_w = _F32(1 / (e.H - 1)), _F32(1 / (e.W - 1))
-        self.inv_t = _F32(1 / e.scenario.max_ticks)
+        self.inv_t: np.float32 = _F32(1 / e.scenario.max_ticks)
+        self.inv_o: np.float32 = _F32(1 / self.O)
+        self.inv_e: np.float32 = _F32(1 / self.E)
+        self.inv_mp = _F32(1 / MP_CAP)
+        best = max(e.scenario.max_points(0), e.scenario.max_points(1))
+        self.inv_vp = 1 / best if best > 0 else 0.0
         t_own, t_en = e.utype[self.own], e.utype[self.en]
         eye = np.eye(N_TYPES, dtype=_F32)
         self.onehot_own, self.onehot_en = eye[t_own], eye[t_en]
         self.t_own, self.t_en = t_own, t_en
         self.inv_hp_own, self.inv_hp_en = (1 / HP[t_own]).astype(_F32), (1 / HP[t_en]).astype(_F32)
         self.inv_ammo = (1 / AMMO[t_own]).astype(_F32)
+        # index type of pair-table lookups: int32 is faster and fits every table but huge pools
+        self.pair_index_dtype = np.int32 if e.pair_flat.size < 2**31 else np.int64
+        self.range2_en = RANGE2[t_en].astype(np.int64)[None, None, :]
+        self.indirect_en = INDIRECT[t_en][None, None, :]
+        flat_maps = e.maps.reshape(-1)
+        self.cover_flat = (COVER[flat_maps] / MAX_COVER).astype(_F32)
+        self.conceal_flat = CONCEALS[flat_maps]
         # Objectives: canonical centres, hold targets, who may capture, zone masks.
-        k = self.K
         rect = e.obj_rect.astype(np.int64)
-        cy = (rect[:, 1] + rect[:, 3]) / 2
         self.obj_rect = rect
-        self.obj_yx = np.stack(
-            [(e.H - 1 - cy) if self.flip else cy, (rect[:, 0] + rect[:, 2]) / 2], 1
-        ).astype(_F32) * np.array([self.inv_h, self.inv_w], _F32)
+        cy = (rect[:, 1] + rect[:, 3]) / 2
+        self.obj_row = ((e.H - 1 - cy) if self.flip else cy).astype(_F32)
+        self.obj_col = ((rect[:, 0] + rect[:, 2]) / 2).astype(_F32)
         self.inv_hold = (1 / np.maximum(e.obj_hold, 1)).astype(_F32)
         self.obj_cap = np.stack([e.obj_cap[:, side], e.obj_cap[:, 1 - side]], 1).astype(_F32)
-        zone = np.zeros((k, e.H, e.W), _F32)
+        zone = np.zeros((self.K, e.H, e.W), _F32)
         for o, (x0, y0, x1, y1) in enumerate(rect.tolist()):
             zone[o, y0 : y1 + 1, x0 : x1 + 1] = 1
         self.zone = zone[:, ::-1] if self.flip else zone  # (K, H, W) canonical
-        self.shape = self._shape()
-        self.space = spaces.Box(0.0, 1.0, self.shape, _F32)
-        self._static: np.ndarray | None = None
+        # per map-flat cell: bit k set when the cell lies in objective k's zone (engine frame)
+        bits = np.zeros(e.n_cells, np.int64)
+        for o in range(self.K):
+            bits |= (zone[o].reshape(-1) > 0).astype(np.int64) << o
+        self.zone_bits = np.tile(bits, e.n_maps)
+        self.obj_bit = (np.int64(1) << np.arange(self.K, dtype=np.int64))[None, :]
+        self._static: dict[str, np.ndarray] = {}
+        self._plan()
+        self._layout = self._make_layout()
+        low = np.array([x.low for x in self._layout], _F32)
+        high = np.array([x.high for x in self._layout], _F32)
+        if mode == "grid":
+            low = np.broadcast_to(low[:, None, None], self.shape).copy()
+            high = np.broadcast_to(high[:, None, None], self.shape).copy()
+        elif mode == "entities":
+            low = np.broadcast_to(low, self.shape).copy()
+            high = np.broadcast_to(high, self.shape).copy()
+        self.space = spaces.Box(low, high, self.shape, _F32)
 
-    def _shape(self) -> tuple[int, ...]:
-        if self.mode == "vector":
-            return (F_OWN * self.O + F_ENEMY * self.E + F_OBJ * self.K + 1,)
-        if self.mode == "grid":
-            return (GRID_CHANNELS, self.H, self.W)
-        return (self.O + self.E + self.K, ENTITY_FEATURES)
+    @cached_property
+    def masker(self) -> Any:
+        from cgfsim.envs.masks import MaskBuilder
 
-    # ------------------------------------------------------------------ state
-    def _rows(self, y: np.ndarray) -> np.ndarray:
-        """Canonical rows (int64) of engine rows."""
-        y = y.astype(np.int64)
+        return MaskBuilder(self.e, self.side)
+
+    def canon(self, y: np.ndarray) -> np.ndarray:
+        """Canonical rows of engine rows (int64 in, int64 out)."""
         return (self.H - 1) - y if self.flip else y
 
-    def _objective_state(self, w: slice | np.ndarray) -> tuple[np.ndarray, ...]:
-        """(n, K) float32 each: controlled by us, by the enemy (as seen), our/their progress."""
-        e = self.e
-        x0, y0, x1, y1 = (self.obj_rect[:, c][None, None, :] for c in range(4))
+    def canon_f(self, y: np.ndarray) -> np.ndarray:
+        """Canonical rows of engine rows, scaled to [0, 1] (float32)."""
+        return ((self.H - 1) - y if self.flip else y) * self.inv_h
 
-        def inside(y: np.ndarray, x: np.ndarray, m: np.ndarray) -> np.ndarray:
-            y, x = y[..., None], x[..., None]
-            return ((x >= x0) & (x <= x1) & (y >= y0) & (y <= y1) & m[..., None]).any(1)
+    @staticmethod
+    def idx_of(w: slice | np.ndarray) -> np.ndarray | None:
+        return None if isinstance(w, slice) else w
 
-        ours = inside(e.y[w, self.own], e.x[w, self.own], e.alive[w, self.own])
-        theirs = inside(e.y[w, self.en], e.x[w, self.en], e.visible[w, self.en])
-        hold = np.minimum(e.hold[w].astype(_F32) * self.inv_hold[None, :, None], 1)
-        ctrl_ours, ctrl_theirs = (ours & ~theirs).astype(_F32), (theirs & ~ours).astype(_F32)
-        return ctrl_ours, ctrl_theirs, hold[..., self.side], hold[..., 1 - self.side] * ctrl_theirs
+    # ------------------------------------------------------------------ plan and layout
+    def _count(self, kind: str) -> tuple[int, ...]:
+        """Leading shape of a feature of ``kind`` in the vector form (per world)."""
+        no, ne, nk = self.O, self.E, self.K
+        return {
+            "own": (no,),
+            "enemy": (ne,),
+            "objective": (nk,),
+            "own_enemy": (no, ne),
+            "own_objective": (no, nk),
+            "global": (),
+            "mask": (no, self.A),
+        }[kind]
 
-    # ------------------------------------------------------------------ build
-    def build(self, idx: np.ndarray | None = None) -> np.ndarray:
-        """A fresh (n, *shape) float32 array for all worlds, or the worlds in ``idx``."""
-        w: slice | np.ndarray = slice(None) if idx is None else idx
-        if self.mode == "vector":
-            return self._vector(w)
+    def _plan(self) -> None:
+        """Where each feature's values go: per kind a block of the flat vector, or columns
+        of the entity table, or channels of the grid."""
+        mode = self.mode
+        self._cols: dict[str, list[tuple[Feature, int]]] = {}
+        self._block: dict[str, tuple[int, int, int]] = {}  # kind -> (start, stop, width)
+        pos = 0
+        if mode == "vector":
+            for kind in KINDS[:-1]:
+                fs = features(mode, kind)
+                width = sum(f.width for f in fs) if kind != "mask" else self.A
+                cols, c = [], 0
+                for f in fs:
+                    cols.append((f, c))
+                    c += f.width
+                self._cols[kind] = cols
+                n = int(np.prod(self._count(kind))) * (1 if kind == "mask" else width)
+                self._block[kind] = (pos, pos + n, width)
+                pos += n
+            self.shape: tuple[int, ...] = (pos,)
+        elif mode == "entities":
+            pos = len(ENTITY_SLOT_COLUMNS)
+            for kind in ("own", "enemy", "objective", "global"):
+                cols = []
+                start = pos
+                for f in features(mode, kind):
+                    cols.append((f, pos))
+                    pos += f.width
+                self._cols[kind] = cols
+                self._block[kind] = (start, pos, pos - start)
+            self.shape = (self.O + self.E + self.K, pos)
+        else:
+            cols = []
+            for f in features(mode, "cell"):
+                cols.append((f, pos))
+                pos += f.width
+            self._cols["cell"] = cols
+            self.shape = (pos, self.H, self.W)
+
+    def _make_layout(self) -> list[LayoutEntry]:
+        out: list[LayoutEntry] = []
+
+        def add(name: str, f: Feature, idx: int, **kw: Any) -> None:
+            out.append(
+                LayoutEntry(
+                    name, f.group, idx, float(f.low), float(f.high), f.meaning, f.name, **kw
+                )
+            )
+
         if self.mode == "grid":
-            return self._grid(w)
-        return self._entities(w)
-
-    def _vector(self, w: slice | np.ndarray) -> np.ndarray:
-        e, no, ne, nk = self.e, self.O, self.E, self.K
-        n = e.B if isinstance(w, slice) else len(w)
-        out = np.empty((n, self.shape[0]), _F32)
-        own = out[:, : F_OWN * no].reshape(n, no, F_OWN)
-        self._own_cols(own, w, (0, 1, 2, 3, 7, 8, 9, 10, 11))
-        en = out[:, F_OWN * no : F_OWN * no + F_ENEMY * ne].reshape(n, ne, F_ENEMY)
-        self._enemy_cols(en, w, (0, 1, 2, 3, 7, 8, 9, 10))
-        if nk:
-            ob = out[:, F_OWN * no + F_ENEMY * ne : -1].reshape(n, nk, F_OBJ)
-            ob[..., 0:2] = self.obj_yx
-            ob[..., 6:8] = self.obj_cap
-            for c, v in enumerate(self._objective_state(w), start=2):
-                ob[..., c] = v
-        out[:, -1] = e.tick[w] * self.inv_t
+            for f, ch in self._cols["cell"]:
+                for i, nm in enumerate(f.names()):
+                    add(nm, f, ch + i)
+            return out
+        if self.mode == "entities":
+            for c, (nm, meaning) in enumerate(ENTITY_SLOT_COLUMNS):
+                out.append(LayoutEntry(nm, "slot", c, 0.0, 1.0, meaning, nm))
+            prefix = {"own": "own_", "enemy": "enemy_", "objective": "obj_", "global": ""}
+            for kind in ("own", "enemy", "objective", "global"):
+                for f, c in self._cols[kind]:
+                    for i, nm in enumerate(f.names()):
+                        add(prefix[kind] + nm, f, c + i)
+            return out
+        for kind in KINDS[:-1]:
+            start = self._block[kind][0]
+            lead = self._count(kind)
+            per = int(np.prod(lead))  # elements of one feature column: one per slot (pair)
+            if kind == "mask":
+                f = self._cols[kind][0][0]
+                for i in range(self.O):
+                    for a in range(self.A):
+                        add(f"own{i}_mask_{A.action_name(a)}", f, start + i * self.A + a, slot=i)
+                continue
+            pre = {"own": "own", "enemy": "enemy", "objective": "obj"}.get(kind, "")
+            for f, c in self._cols[kind]:
+                for i, nm in enumerate(f.names()):
+                    for k, idx in enumerate(np.ndindex(*lead)):
+                        at = start + (c + i) * per + k
+                        if kind == "global":
+                            add(nm, f, at)
+                        elif kind == "own_enemy":
+                            add(f"own{idx[0]}_enemy{idx[1]}_{nm}", f, at, slot=idx[0], other=idx[1])
+                        elif kind == "own_objective":
+                            add(f"own{idx[0]}_obj{idx[1]}_{nm}", f, at, slot=idx[0], other=idx[1])
+                        else:
+                            add(f"{pre}{idx[0]}_{nm}", f, at, slot=idx[0])
+        out.sort(key=lambda x: x.index)
         return out
 
-    def _own_cols(self, f: np.ndarray, w: slice | np.ndarray, c: tuple[int, ...]) -> None:
-        """Write own-unit features into columns ``c`` (alive, row, col, type0, hp, ammo,
-        reloading, mp, covered) of ``f`` (n, O, F); zero the row of a dead unit."""
-        e, own = self.e, self.own
-        alive = e.alive[w, own]
-        f[..., c[0]] = alive
-        f[..., c[1]] = self._rows(e.y[w, own]) * self.inv_h
-        f[..., c[2]] = e.x[w, own] * self.inv_w
-        f[..., c[3] : c[3] + N_TYPES] = self.onehot_own
-        f[..., c[4]] = e.hp[w, own] * self.inv_hp_own
-        f[..., c[5]] = e.ammo[w, own] * self.inv_ammo
-        f[..., c[6]] = e.cooldown[w, own] > 0
-        f[..., c[7]] = e.mp[w, own] * _F32(1 / MP_CAP)
-        f[..., c[8]] = e.covered[w, own]
-        f *= alive.astype(_F32)[..., None]
+    def layout(self) -> list[LayoutEntry]:
+        """Every element (vector), channel (grid) or column (entities), in index order.
 
-    def _enemy_cols(self, f: np.ndarray, w: slice | np.ndarray, c: tuple[int, ...]) -> None:
-        """Write enemy features into columns ``c`` (known alive, row, col, type0, hp, visible,
-        age, seen ever; seen ever may be -1 for none) of ``f`` (n, E, F)."""
-        e, en = self.e, self.en
-        lt = e.last_tick[w, en]
-        ever = lt >= 0
-        vis = e.visible[w, en]
-        f[..., c[0]] = e.alive[w, en] & ever
-        ever_f = ever.astype(_F32)
-        f[..., c[1]] = self._rows(e.last_y[w, en]) * self.inv_h * ever_f
-        f[..., c[2]] = e.last_x[w, en] * self.inv_w * ever_f
-        f[..., c[3] : c[3] + N_TYPES] = self.onehot_en * ever_f[..., None]
-        f[..., c[4]] = e.hp[w, en] * self.inv_hp_en * vis
-        f[..., c[5]] = vis
-        age = (e.tick[w][:, None] - lt) * self.inv_t
-        f[..., c[6]] = np.where(ever, np.minimum(age, 1), 1)
-        if c[7] >= 0:
-            f[..., c[7]] = ever_f
+        Each entry names one position of the observation's feature axis exactly
+        once, with its group, value range and meaning (see :class:`LayoutEntry`).
+        """
+        return list(self._layout)
 
-    def _entities(self, w: slice | np.ndarray) -> np.ndarray:
-        e, no, ne, nk = self.e, self.O, self.E, self.K
-        n = e.B if isinstance(w, slice) else len(w)
-        out = np.zeros((n, no + ne + nk, ENTITY_FEATURES), _F32)
-        own, en = out[:, :no], out[:, no : no + ne]
-        own[..., 1] = 1
-        self._own_cols(own, w, (0, 4, 5, 6, 10, 11, 12, 13, 14))
-        en[..., 2] = 1
-        self._enemy_cols(en, w, (0, 4, 5, 6, 10, 15, 16, -1))
-        en *= en[..., :1]  # an enemy not known alive is a padding row
-        if nk:
-            ob = out[:, no + ne :]
-            ob[..., 0] = 1
-            ob[..., 3] = 1
-            ob[..., 4:6] = self.obj_yx
-            ob[..., 21:23] = self.obj_cap
-            for c, v in enumerate(self._objective_state(w), start=17):
-                ob[..., c] = v
-        out[..., 23] = (e.tick[w] * self.inv_t)[:, None] * out[..., 0]
+    def feature_names(self) -> list[str]:
+        """Names of the vector elements, grid channels or entity columns (from :meth:`layout`)."""
+        return [x.name for x in self._layout]
+
+    def group_indices(self) -> dict[str, list[int]]:
+        """Positions on the feature axis of each group present in this form."""
+        out: dict[str, list[int]] = {}
+        for x in self._layout:
+            out.setdefault(x.group, []).append(x.index)
         return out
 
-    def static_grid(self) -> np.ndarray:
-        """(M, 18, H, W) per-map channels that never change: terrain one-hot and zones."""
-        if self._static is None:
+    # ------------------------------------------------------------------ static planes
+    def static_planes(self, name: str) -> np.ndarray:
+        """(M, w, H, W) per-map channels that never change: terrain one-hot, objective zones."""
+        if name not in self._static:
             e = self.e
             maps = e.maps[:, ::-1] if self.flip else e.maps
-            st = np.zeros((e.n_maps, GRID_CHANNELS, e.H, e.W), _F32)
-            st[:, :N_TERRAIN] = maps[:, None] == np.arange(N_TERRAIN)[None, :, None, None]
-            if self.K:
-                st[:, 15] = self.zone.max(0)
-            self._static = st
-        return self._static
+            if name == "terrain":
+                st = (maps[:, None] == np.arange(N_TERRAIN)[None, :, None, None]).astype(_F32)
+            else:
+                z = self.zone.max(0) if self.K else np.zeros((e.H, e.W), _F32)
+                st = np.broadcast_to(z, (e.n_maps, 1, e.H, e.W)).astype(_F32)
+            self._static[name] = np.ascontiguousarray(st)
+        return self._static[name]
 
-    def _grid(self, w: slice | np.ndarray) -> np.ndarray:
-        e, H, W = self.e, self.H, self.W
-        n = e.B if isinstance(w, slice) else len(w)
-        out = self.static_grid()[e.map_id[w]]  # fancy index: a fresh copy
-        flat = out.reshape(-1)
-        plane = H * W
-        base = np.arange(n, dtype=np.int64)[:, None] * (GRID_CHANNELS * plane)
-        # own units by type, valued by health
-        alive = e.alive[w, self.own]
-        cell = self._rows(e.y[w, self.own]) * W + e.x[w, self.own]
-        pos = base + (6 + self.t_own)[None, :] * plane + cell
-        flat[pos[alive]] = (e.hp[w, self.own] * self.inv_hp_own)[alive]
-        # enemies visible now, by type
-        vis = e.visible[w, self.en]
-        cell = self._rows(e.y[w, self.en]) * W + e.x[w, self.en]
-        flat[(base + (10 + self.t_en)[None, :] * plane + cell)[vis]] = 1
-        # remembered enemies: known alive but not visible, at the last seen cell
-        lt = e.last_tick[w, self.en]
-        mem = e.alive[w, self.en] & (lt >= 0) & ~vis
-        if mem.any():
-            cell = self._rows(e.last_y[w, self.en]) * W + e.last_x[w, self.en]
-            val = 1 - np.minimum((e.tick[w][:, None] - lt) * self.inv_t, 1)
-            np.maximum.at(flat, (base + 14 * plane + cell)[mem], val[mem].astype(_F32))
-        if self.K:
-            ours, theirs = self._objective_state(w)[:2]
-            z = self.zone.reshape(self.K, plane)
-            out[:, 16] = np.minimum(ours @ z, 1).reshape(n, H, W)
-            out[:, 17] = np.minimum(theirs @ z, 1).reshape(n, H, W)
+    # ------------------------------------------------------------------ build
+    def build(self, idx: np.ndarray | None = None, out: np.ndarray | None = None) -> np.ndarray:
+        """An (n, *shape) float32 array for all worlds, or the worlds in ``idx``.
+
+        ``out`` (n, *shape) float32 C-contiguous is written whole and returned instead of a
+        fresh array.
+        """
+        w: slice | np.ndarray = slice(None) if idx is None else np.asarray(idx)
+        n = self.e.B if idx is None else len(w)  # type: ignore[arg-type]
+        if out is None:
+            out = np.empty((n, *self.shape), _F32)
+        elif out.shape != (n, *self.shape) or out.dtype != _F32 or not out.flags.c_contiguous:
+            raise ValueError(
+                f"out must be a C-contiguous float32 array of shape {(n, *self.shape)}"
+            )
+        ctx = _Ctx(self, w, n)
+        if self.mode == "vector":
+            self._vector(ctx, out)
+        elif self.mode == "grid":
+            for f, ch in self._cols["cell"]:
+                f.fn(ctx, out, ch)
+        else:
+            self._entities(ctx, out)
         return out
 
-    # ------------------------------------------------------------------ names
-    def feature_names(self) -> list[str]:
-        """Names of the vector elements, grid channels or entity columns (for explanations)."""
-        types = _names_types()
-        if self.mode == "grid":
-            return (
-                [f"terrain_{t}" for t in ("open", "obstacle", "forest", "water", "road", "rough")]
-                + [f"own_{t}" for t in types]
-                + [f"enemy_{t}" for t in types]
-                + ["enemy_remembered", "objective_zone", "objective_ours", "objective_theirs"]
-            )
-        if self.mode == "entities":
-            return (
-                ["valid", "is_own", "is_enemy", "is_objective", "row", "col"]
-                + [f"type_{t}" for t in types]
-                + [
-                    "hp",
-                    "ammo",
-                    "reloading",
-                    "mp",
-                    "covered",
-                    "visible",
-                    "age",
-                    "ctrl_ours",
-                    "ctrl_theirs",
-                    "hold_ours",
-                    "hold_theirs",
-                    "cap_ours",
-                    "cap_theirs",
-                    "tick",
-                ]
-            )
-        own = [
-            "alive",
-            "row",
-            "col",
-            *(f"type_{t}" for t in types),
-            "hp",
-            "ammo",
-            "reloading",
-            "mp",
-            "covered",
-        ]
-        en = [
-            "known_alive",
-            "row",
-            "col",
-            *(f"type_{t}" for t in types),
-            "hp",
-            "visible",
-            "age",
-            "seen",
-        ]
-        ob = [
-            "row",
-            "col",
-            "ctrl_ours",
-            "ctrl_theirs",
-            "hold_ours",
-            "hold_theirs",
-            "cap_ours",
-            "cap_theirs",
-        ]
-        return (
-            [f"own{i}_{f}" for i in range(self.O) for f in own]
-            + [f"enemy{j}_{f}" for j in range(self.E) for f in en]
-            + [f"obj{k}_{f}" for k in range(self.K) for f in ob]
-            + ["tick"]
-        )
+    def _vector(self, ctx: _Ctx, out: np.ndarray) -> None:
+        n = ctx.n
+        for kind in KINDS[:-1]:
+            start, stop, width = self._block[kind]
+            if start == stop:
+                continue
+            if kind == "mask":
+                out[:, start:stop] = self._cols[kind][0][0].fn(ctx).reshape(n, -1)
+                continue
+            # feature-major: each feature's values for all slots (pairs) are contiguous, so
+            # every write is one run per world (slot-major writes were strided and slow)
+            blk = out[:, start:stop].reshape(n, width, *self._count(kind))
+            for f, c in self._cols[kind]:
+                _put_major(blk, c, f, f.fn(ctx))
+            if kind == "own":
+                blk *= ctx.alive_f[:, None, :]
+
+    def _entities(self, ctx: _Ctx, out: np.ndarray) -> None:
+        no, ne = self.O, self.E
+        rows = {"own": slice(0, no), "enemy": slice(no, no + ne), "objective": slice(no + ne, None)}
+        valid = {
+            "own": ctx.alive_f,
+            "enemy": ctx.known.astype(_F32),
+            "objective": np.ones((ctx.n, self.K), _F32),
+        }
+        for kind, r in rows.items():
+            blk = out[:, r]
+            blk[..., 0:4] = 0.0
+            blk[..., 0] = 1.0  # valid: scaled by the row's validity below
+            blk[..., 1 + ("own", "enemy", "objective").index(kind)] = 1.0
+            for other in ("own", "enemy", "objective"):
+                if other != kind:
+                    lo, hi, _ = self._block[other]
+                    blk[..., lo:hi] = 0
+            for f, c in self._cols[kind]:
+                _put(blk, c, f, f.fn(ctx))
+        for f, c in self._cols["global"]:
+            out[..., c] = f.fn(ctx)[:, None]
+        for kind, r in rows.items():
+            out[:, r] *= valid[kind][..., None]

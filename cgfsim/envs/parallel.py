@@ -144,15 +144,19 @@ class CgfsimParallelEnv(ParallelEnv):
             self._act_spaces[a] = spaces.Discrete(n_act)
 
     def _agent_box(self, side: int) -> spaces.Box:
-        ob = self.observers[side]
-        shape = ob.shape
+        """The side's observation space plus the agent's own one-hot (all in [0, 1])."""
+        box = self.observers[side].space
+        lo, hi = box.low, box.high
         if self.obs_mode == "vector":
-            shape = (ob.O + shape[0],)
+            me = np.zeros(self.observers[side].O, np.float32)
+            lo, hi = np.concatenate([me, lo]), np.concatenate([me + 1, hi])
         elif self.obs_mode == "grid":
-            shape = (shape[0] + 1, *shape[1:])
+            me = np.zeros((1, *lo.shape[1:]), np.float32)
+            lo, hi = np.concatenate([me, lo]), np.concatenate([me + 1, hi])
         else:
-            shape = (shape[0], shape[1] + 1)
-        return spaces.Box(0.0, 1.0, shape, np.float32)
+            me = np.zeros((lo.shape[0], 1), np.float32)
+            lo, hi = np.concatenate([lo, me], 1), np.concatenate([hi, me + 1], 1)
+        return spaces.Box(lo, hi, lo.shape, np.float32)
 
     def observation_space(self, agent: str) -> spaces.Space[Any]:
         return self._obs_spaces[agent]

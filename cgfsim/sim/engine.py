@@ -11,9 +11,11 @@ its key, its episode counter, the tick and the unit slot only. A reset with a
 seed sets the key and restarts the episode counter at 0; a reset without one
 increments the counter.
 
-Outcome codes: 0 running, 1 blue won, 2 red won, 3 draw. Time limit ends an
-episode as a draw with ``truncated`` set; annihilation and objective
-captures set ``terminated``.
+Outcome codes: 0 running, 1 blue won, 2 red won, 3 draw. The time limit
+ends an episode with ``truncated`` set: a draw, or with ``[victory]
+time_limit = "points"`` won by the side whose victory points lead by more
+than the scenario's draw margin (:meth:`Engine.victory_points`).
+Annihilation and objective captures set ``terminated``.
 """
 
 from __future__ import annotations
@@ -101,6 +103,14 @@ class Engine:
         self.obj_hold = np.array([o.hold_ticks for o in sc.objectives], dtype=np.int32)
         self.obj_cap = np.array([o.capturable_by for o in sc.objectives], dtype=bool).reshape(-1, 2)
         self.n_obj = len(sc.objectives)
+        # Victory points (scenario option): per-slot value of destroying the unit, and settings.
+        vp = sc.points if sc.time_limit == "points" else None
+        self.vp = vp
+        self._vp_value = (
+            np.where(sc.present, np.asarray(vp.unit_values, np.float64)[t], 0.0)
+            if vp is not None
+            else np.zeros(Un)
+        )
 
         # World state.
         self.key = np.zeros(B, np.uint64)
@@ -114,6 +124,9 @@ class Engine:
         self.truncated = np.zeros(B, bool)
         self.hold = np.zeros((B, self.n_obj, 2), np.int32)
         self.controller = np.full((B, self.n_obj), -1, np.int8)
+        # Objective-tick victory points per side (B, 2), and those the other side witnessed.
+        self.vp_tick = np.zeros((B, 2), np.float64)
+        self.vp_tick_seen = np.zeros((B, 2), np.float64)
         # Unit state.
         self.y = np.zeros((B, Un), np.int16)
         self.x = np.zeros((B, Un), np.int16)
@@ -191,6 +204,42 @@ class Engine:
         dead = self.present[None] & ~self.alive
         return np.stack([dead[:, : self.nb].sum(1), dead[:, self.nb :].sum(1)], 1)
 
+    def attrition_points(self) -> np.ndarray:
+        """(B, 2) victory points each side has scored by attrition (0 without points).
+
+        A side scores the value of every enemy unit it destroyed, or with
+        ``attrition = "damage"`` that value times the fraction of hit points
+        the unit lost. Both sides know these: every loss happens in sight.
+        """
+        if self.vp is None:
+            return np.zeros((self.B, 2))
+        if self.vp.attrition == "damage":
+            lost = 1.0 - self.hp.astype(np.float64) / np.where(self.present, self.max_hp, 1.0)
+        else:
+            lost = (~self.alive).astype(np.float64)
+        val = lost * self._vp_value  # (B, U): value each side lost
+        lost_by_side = np.add.reduceat(val, self._side_starts, axis=1)
+        return np.ascontiguousarray(lost_by_side[:, ::-1])  # scored BY each side
+
+    def victory_points(self) -> np.ndarray:
+        """(B, 2) victory points per side if time ran out now: attrition, objectives
+        controlled now (``objective_held`` each) and objective ticks so far."""
+        pts = self.attrition_points()
+        if self.vp is not None and self.n_obj:
+            held = np.stack([(self.controller == s).sum(1) for s in (0, 1)], 1)
+            pts += held * self.vp.objective_held + self.vp_tick
+        return pts
+
+    def time_limit_outcome(self) -> np.ndarray:
+        """(B,) outcome code were the time limit reached now: a draw, or by victory points
+        (the side leading by more than the draw margin wins)."""
+        if self.vp is None:
+            return np.full(self.B, DRAW, np.int8)
+        pts = self.victory_points()
+        lead = pts[:, 0] - pts[:, 1]
+        m = self.vp.draw_margin
+        return np.where(lead > m, BLUE_WIN, np.where(lead < -m, RED_WIN, DRAW)).astype(np.int8)
+
     def _seeds_array(
         self, seeds: int | Sequence[int] | np.ndarray | None, n: int
     ) -> np.ndarray | None:
@@ -241,6 +290,8 @@ class Engine:
         self.truncated[idx] = False
         self.hold[idx] = 0
         self.controller[idx] = -1
+        self.vp_tick[idx] = 0
+        self.vp_tick_seen[idx] = 0
         t = self.utype
         self.hp[idx] = np.where(self.present, self.max_hp, 0.0)
         self.alive[idx] = self.present
@@ -479,6 +530,14 @@ class Engine:
             mine = (ctrl == s) & self.obj_cap[None, :, s]
             self.hold[:, :, s] = np.where(mine, self.hold[:, :, s] + active[:, None], 0)
             held[:, s] = ((ctrl == s) & active[:, None]).sum(1)
+        if self.vp is not None and self.vp.objective_tick:
+            pts = self.vp.objective_tick
+            self.vp_tick += held * pts
+            # What the other side saw: control while at least one unit in the zone was visible.
+            seen = inside & self.visible[:, :, None]
+            sb, sr = seen[:, : self.nb].any(1), seen[:, self.nb :].any(1)
+            wit = np.stack([((ctrl == 0) & sb).sum(1), ((ctrl == 1) & sr).sum(1)], 1)
+            self.vp_tick_seen += wit * active[:, None] * pts
         return held
 
     def _victory(self, active: np.ndarray) -> None:
@@ -500,6 +559,10 @@ class Engine:
             red |= new & cr & ~cb
             term |= new
         trunc = ~term & (self.tick >= sc.max_ticks)
+        if self.vp is not None and (trunc & active).any():
+            verdict = self.time_limit_outcome()
+            blue |= trunc & (verdict == BLUE_WIN)
+            red |= trunc & (verdict == RED_WIN)
         end = active & (term | trunc)
         out = np.where(blue, BLUE_WIN, np.where(red, RED_WIN, DRAW)).astype(np.int8)
         self.outcome = np.where(end, out, self.outcome).astype(np.int8)

@@ -23,7 +23,7 @@ import numpy as np
 from cgfsim.sim import doctrine_names, mapgen
 from cgfsim.sim.errors import ScenarioError
 from cgfsim.sim.terrain import LEGEND, PASSABLE
-from cgfsim.sim.units import TYPE_INDEX
+from cgfsim.sim.units import TYPE_INDEX, UNIT_TYPES
 
 SIDES = ("blue", "red")
 MAX_SIDE = 48  # largest map width/height: precomputed tables grow with cells^2
@@ -31,6 +31,8 @@ MAX_SLOTS = 32  # per side
 MAX_FILE_BYTES = 1 << 20  # a scenario is a few kB; refuse to parse megabytes
 #: Bound on any float in a scenario (reward weights...): per-tick sums stay finite in float32.
 MAX_FLOAT = 1e6
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+MAX_OBJECTIVES = 32  # observations keep one bit per objective
 
 
 @dataclass(frozen=True)
@@ -65,6 +67,31 @@ class RewardWeights:
 
 
 @dataclass(frozen=True)
+class VictoryPoints:
+    """How the end of time is scored when ``[victory] time_limit = "points"``.
+
+    Each side scores ``unit_values[type]`` for every enemy unit it destroyed
+    (``attrition = "destroyed"``) or that value times the fraction of the unit's
+    hit points it took (``"damage"``), ``objective_held`` per objective it
+    controls when time runs out, and ``objective_tick`` per objective per tick
+    it controlled one. A side wins on points when its lead exceeds
+    ``draw_margin``; otherwise the episode is a draw.
+    """
+
+    unit_values: tuple[float, ...]  # per unit type, in UNIT_TYPES order
+    attrition: str = "destroyed"  # "destroyed" | "damage"
+    objective_held: float = 0.0
+    objective_tick: float = 0.0
+    draw_margin: float = 0.0
+
+
+#: Default points per destroyed unit, by type (roughly its fighting value).
+DEFAULT_UNIT_POINTS = {"infantry": 1.0, "armour": 3.0, "recon": 1.0, "artillery": 2.0}
+#: Largest accepted value of any points setting.
+MAX_POINTS = 1000.0
+
+
+@dataclass(frozen=True)
 class Scenario:
     name: str
     description: str
@@ -87,6 +114,22 @@ class Scenario:
     doctrine_hint: tuple[str | None, str | None] = (None, None)
     random_map: dict[str, Any] | None = None
     meta: dict[str, Any] = field(default_factory=dict)
+    time_limit: str = "draw"  # "draw" | "points": how the end of time is decided
+    points: VictoryPoints | None = None  # set when time_limit == "points"
+
+    def max_points(self, side: int) -> float:
+        """Most victory points ``side`` can score (0 without points)."""
+        vp = self.points
+        if vp is None:
+            return 0.0
+        sl = self.side_slice(1 - side)
+        enemy = self.unit_type[sl][self.present[sl]]
+        k = len(self.objectives)
+        return float(
+            sum(vp.unit_values[int(t)] for t in enemy)
+            + k * vp.objective_held
+            + k * vp.objective_tick * self.max_ticks
+        )
 
     @property
     def height(self) -> int:
@@ -250,11 +293,11 @@ class _Parser:
         return v
 
     def check_value(self, v: Any, fld: str, key: str) -> None:
-        """Every value read must survive the engine: finite floats within +-MAX_FLOAT (float32
-        sums stay finite), printable strings (no terminal escape codes). Integers are
-        range-checked where they are read."""
-        if isinstance(v, float) and not (math.isfinite(v) and abs(v) <= MAX_FLOAT):
-            self.err(fld, f"expected a finite number within +-{MAX_FLOAT:g}, got {v!r}", needle=key)
+        """Every value read must survive the engine: floats finite in float32, printable
+        strings (no terminal escape codes). Integers and floats are range-checked where they
+        are read (reward weights within +-MAX_FLOAT, so per-tick float32 sums stay finite)."""
+        if isinstance(v, float) and not (math.isfinite(v) and abs(v) <= FLOAT32_MAX):
+            self.err(fld, f"expected a number finite in float32, got {v!r}", needle=key)
         if isinstance(v, str) and fld != "map.ascii":
             bad = next((c for c in v if unicodedata.category(c) in ("Cc", "Cf")), None)
             if bad is not None:
@@ -312,13 +355,9 @@ class _Parser:
         objectives = self.parse_objectives(zones)
 
         vic = self.table(d, "victory", "[victory]", required=False)
-        for k in vic:
-            if k not in ("max_ticks", "annihilation", "objective"):
-                self.err(
-                    f"victory.{k}",
-                    "unknown field; expected max_ticks, annihilation, objective",
-                    needle=k,
-                )
+        self.known(
+            vic, "victory", ("max_ticks", "annihilation", "objective", "time_limit", "points")
+        )
         max_ticks = self.get(vic, "max_ticks", "victory.max_ticks", int, 200)
         if not 1 <= max_ticks <= 100_000:
             self.err(
@@ -332,6 +371,15 @@ class _Parser:
                 "true, but the scenario has no [[objectives]]",
                 needle="objective",
             )
+
+        time_limit = self.get(vic, "time_limit", "victory.time_limit", str, "draw")
+        if time_limit not in ("draw", "points"):
+            self.err(
+                "victory.time_limit",
+                f"expected 'draw' or 'points', got {time_limit!r}",
+                needle="time_limit",
+            )
+        points = self.parse_points(vic, time_limit, utype, present, slots, objectives, max_ticks)
 
         rewards = self.parse_rewards()
         zone_names = tuple(zones)
@@ -370,6 +418,8 @@ class _Parser:
             rewards=rewards,
             doctrine_hint=hints,  # type: ignore[arg-type]
             random_map=random_cfg,
+            time_limit=time_limit,
+            points=points,
         )
 
     def parse_map(self) -> tuple[np.ndarray, dict[str, Any] | None]:
@@ -655,6 +705,8 @@ class _Parser:
         self, zones: dict[str, tuple[int, int, int, int]]
     ) -> tuple[Objective, ...]:
         objs = self.get(self.d, "objectives", "[[objectives]]", list, [])
+        if len(objs) > MAX_OBJECTIVES:
+            self.err("[[objectives]]", f"at most {MAX_OBJECTIVES} objectives, got {len(objs)}")
         out = []
         for i, o in enumerate(objs):
             fld = f"objectives[{i}]"
@@ -690,6 +742,75 @@ class _Parser:
             name = self.get(o, "name", f"{fld}.name", str, zn)
             out.append(Objective(name, zn, zones[zn], hold, ("blue" in cap, "red" in cap)))
         return tuple(out)
+
+    def parse_points(
+        self,
+        vic: dict[str, Any],
+        time_limit: str,
+        utype: np.ndarray,
+        present: np.ndarray,
+        slots: tuple[int, int],
+        objectives: tuple[Objective, ...],
+        max_ticks: int,
+    ) -> VictoryPoints | None:
+        """``[victory.points]``: validated, ranges checked; None when time ends in a draw."""
+        has = "points" in vic
+        if time_limit == "draw":
+            if has:
+                self.err(
+                    "victory.points",
+                    "given, but victory.time_limit is 'draw'; set time_limit = \"points\"",
+                    needle="points",
+                )
+            return None
+        p = self.table(vic, "points", "[victory.points]", required=False)
+        fld = "victory.points"
+        self.known(
+            p,
+            fld,
+            (
+                *DEFAULT_UNIT_POINTS,
+                "attrition",
+                "objective_held",
+                "objective_tick",
+                "draw_margin",
+            ),
+        )
+
+        def number(key: str, default: float) -> float:
+            v = self.get(p, key, f"{fld}.{key}", (int, float), default)
+            if not (math.isfinite(v) and 0 <= v <= MAX_POINTS):
+                self.err(f"{fld}.{key}", f"expected a number in 0..{MAX_POINTS:g}, got {v!r}", key)
+            return float(v)
+
+        values = tuple(number(t.name, DEFAULT_UNIT_POINTS[t.name]) for t in UNIT_TYPES)
+        attrition = self.get(p, "attrition", f"{fld}.attrition", str, "destroyed")
+        if attrition not in ("destroyed", "damage"):
+            self.err(
+                f"{fld}.attrition",
+                f"expected 'destroyed' or 'damage', got {attrition!r}",
+                needle="attrition",
+            )
+        held, tick = number("objective_held", 0.0), number("objective_tick", 0.0)
+        if (held or tick) and not objectives:
+            key = "objective_held" if held else "objective_tick"
+            self.err(f"{fld}.{key}", "points for objectives, but the scenario has none", key)
+        margin = number("draw_margin", 0.0)
+        vp = VictoryPoints(values, attrition, held, tick, margin)
+        k = len(objectives)
+        best = []
+        for side in (0, 1):
+            other = slice(0, slots[0]) if side == 1 else slice(slots[0], sum(slots))
+            enemy = utype[other][present[other]]
+            best.append(sum(values[int(t)] for t in enemy) + k * held + k * tick * max_ticks)
+        if max(best) <= margin:
+            self.err(
+                f"{fld}.draw_margin",
+                f"{margin:g} is not below the most points a side can score ({max(best):g}): "
+                "every time-out would be a draw",
+                needle="draw_margin",
+            )
+        return vp
 
     def parse_rewards(self) -> tuple[RewardWeights, RewardWeights]:
         r = self.table(self.d, "rewards", "[rewards]", required=False)

@@ -14,6 +14,7 @@ from cgfsim.agents.checkpoints import save_checkpoint
 from cgfsim.agents.networks import PolicySpec, build_policy
 from cgfsim.cli import main
 from cgfsim.cli.agents import check_combo, parse_sets
+from cgfsim.envs.observations import observation_shape
 from cgfsim.sim.errors import CgfsimError
 
 torch.set_num_threads(1)
@@ -22,7 +23,7 @@ CGFSIM = Path(sys.executable).with_name("cgfsim")
 
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    spec = PolicySpec("vector", (47,), 2, 9, hidden=(16,))
+    spec = PolicySpec("vector", observation_shape("duel", "vector"), 2, 9, hidden=(16,))
     d = tmp_path_factory.mktemp("ck") / "policy"
     return save_checkpoint(d, build_policy(spec, seed=0), spec, {"scenario": "Duel"})
 

@@ -12,12 +12,15 @@ import torch
 from cgfsim.agents.checkpoints import save_checkpoint
 from cgfsim.agents.evaluation import EvalResult, evaluate, policy_opponent, wilson_interval
 from cgfsim.agents.networks import PolicySpec, build_policy
+from cgfsim.envs.observations import observation_shape
 from cgfsim.sim import actions as A
 from cgfsim.sim import units as U
 from cgfsim.sim.doctrines import get_doctrine
 from cgfsim.sim.engine import Engine
 from cgfsim.sim.errors import CgfsimError
 from cgfsim.sim.scenario import load_scenario, load_scenario_text
+
+DUEL_VECTOR = observation_shape("duel", "vector")
 
 torch.set_num_threads(1)
 
@@ -149,7 +152,7 @@ def test_red_side_and_result_table() -> None:
 @pytest.mark.parametrize("core", ["mlp", "lstm"])
 def test_checkpoint_opponent_mirrors_checkpoint_player(tmp_path: Path, core: str) -> None:
     """A frozen network as the engine-side opponent plays exactly as it does as the learner."""
-    env_spec = PolicySpec("vector", (47,), 2, 9, core=core, hidden=(16,), lstm_hidden=8)
+    env_spec = PolicySpec("vector", DUEL_VECTOR, 2, 9, core=core, hidden=(16,), lstm_hidden=8)
     pol = build_policy(env_spec, seed=1)
     torch.manual_seed(0)
     with torch.no_grad():
@@ -179,7 +182,7 @@ def test_checkpoint_opponent_mirrors_checkpoint_player(tmp_path: Path, core: str
 
 
 def test_bad_input_is_a_cgfsim_error(tmp_path: Path) -> None:
-    spec = PolicySpec("vector", (47,), 2, 9, hidden=(8,))
+    spec = PolicySpec("vector", DUEL_VECTOR, 2, 9, hidden=(8,))
     ckpt = save_checkpoint(tmp_path / "ck", build_policy(spec, seed=0), spec)
     with pytest.raises(CgfsimError, match="grid"):
         evaluate(ckpt, "duel", "random", 5, obs="grid")

@@ -14,11 +14,12 @@ from stable_baselines3.common.vec_env import DummyVecEnv
 
 from cgfsim.agents.encoders import EntityExtractor, GridExtractor
 from cgfsim.agents.export import export_sb3
+from cgfsim.envs.observations import observation_shape
 from cgfsim.sim.errors import CgfsimError
 
 torch.set_num_threads(1)
 
-SHAPES = {"vector": (47,), "grid": (18, 8, 8), "entities": (4, 24)}
+SHAPES = {m: observation_shape("duel", m) for m in ("vector", "grid", "entities")}
 N_UNITS, N_ACTIONS, B = 2, 9, 6
 
 

@@ -17,10 +17,11 @@ from cgfsim.agents.population import (
     n_params,
     to_policy,
 )
+from cgfsim.envs.observations import observation_shape
 from cgfsim.sim.errors import CgfsimError
 
 torch.set_num_threads(1)
-D = 47  # Duel's vector observation: 12 x 2 own + 11 x 2 enemy + tick
+D = observation_shape("duel", "vector")[0]  # Duel's vector observation
 
 
 def spec(core: str = "mlp", **kw: object) -> PolicySpec:

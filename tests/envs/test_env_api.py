@@ -20,6 +20,12 @@ from cgfsim.sim.scenario import builtin_dir
 
 BUILTIN = sorted(builtin_ids())
 MODES = ("vector", "grid", "entities")
+# Vector length (see cgfsim.envs.observations): 15 per own slot, 11 per enemy slot, 8 per
+# objective, 5 per (own, enemy) pair, 3 per (own, objective) pair, 3 global, and the
+# (7 + E)-action mask of every own slot.
+SKIRMISH_VECTOR = 8 * 15 + 8 * 11 + 1 * 8 + 8 * 8 * 5 + 8 * 1 * 3 + 3 + 8 * (7 + 8)
+DUEL_VECTOR = 2 * 15 + 2 * 11 + 2 * 2 * 5 + 3 + 2 * (7 + 2)
+ENTITY_COLUMNS = 51
 # SB3's checker advises on image-like and 2-D Box observations; grid and entities are meant
 # for cgfsim's own feature extractors, so these hints are expected.
 SB3_HINTS = (
@@ -55,8 +61,9 @@ def test_make_with_kwargs_as_in_the_docs() -> None:
         "cgfsim/Skirmish-v0", opponent="assault-nearest", obs="vector", render_mode="rgb_array"
     )
     obs, info = env.reset(seed=3)
-    assert obs.shape == (185,) and obs.dtype == np.float32
-    assert info == {"outcome": 0, "tick": 0, "kills": 0, "losses": 0, "objective": {}}
+    assert obs.shape == (SKIRMISH_VECTOR,) and obs.dtype == np.float32
+    assert set(info) == {"outcome", "tick", "kills", "losses", "objective"}
+    assert info["outcome"] == 0 and info["tick"] == 0 and list(info["objective"]) == ["crossroads"]
     obs, rew, term, trunc, info = env.step(env.action_space.sample())
     assert type(rew) is float and type(term) is bool and type(trunc) is bool
     frame = env.render()
@@ -76,7 +83,7 @@ def test_scenario_file_path(tmp_path: Path) -> None:
     env = gym.make("cgfsim/Scenario-v0", path=str(p))
     assert env.unwrapped.core.scenario.name == "MyDuel"
     obs, _ = env.reset(seed=0)
-    assert obs.shape == (47,)
+    assert obs.shape == (DUEL_VECTOR,)
 
 
 def test_make_vec_returns_the_batched_env() -> None:
@@ -88,7 +95,7 @@ def test_make_vec_returns_the_batched_env() -> None:
     assert isinstance(venv, CgfsimVectorEnv) and venv.num_envs == 5
     assert venv.metadata["autoreset_mode"] == AutoresetMode.SAME_STEP
     obs, _ = venv.reset(seed=1)
-    assert obs.shape == (5, 4, 24) and obs in venv.observation_space
+    assert obs.shape == (5, 4, ENTITY_COLUMNS) and obs in venv.observation_space
     finals = 0
     for _ in range(80):
         obs, rew, term, trunc, infos = venv.step(venv.action_space.sample())
@@ -97,7 +104,7 @@ def test_make_vec_returns_the_batched_env() -> None:
             done = term | trunc
             assert np.array_equal(infos["_final_obs"], done)
             for i in np.flatnonzero(done):
-                assert infos["final_obs"][i].shape == (4, 24)
+                assert infos["final_obs"][i].shape == (4, ENTITY_COLUMNS)
                 assert infos["final_info"]["outcome"][i] in (1, 0, -1)
             finals += int(done.sum())
     assert finals >= 5  # Duel lasts at most 60 ticks
@@ -138,7 +145,7 @@ def test_parallel_agents_rewards_and_spaces() -> None:
     obs, _ = env.reset(seed=0)
     assert env.agents == [f"blue_{i}" for i in range(8)] + [f"red_{i}" for i in range(8)]
     o = obs["red_3"]
-    assert o["observation"].shape == (8 + 185,)
+    assert o["observation"].shape == (8 + SKIRMISH_VECTOR,)
     assert np.flatnonzero(o["observation"][:8]).tolist() == [3]
     assert o["action_mask"].shape == (15,) and o["action_mask"].dtype == np.int8
     assert env.action_space("blue_0") == gym.spaces.Discrete(15)

@@ -115,6 +115,29 @@ def test_a_time_limit_that_truncates_first_reports_a_draw(how: str) -> None:
     assert C.outcome_name(info["outcome"]) == "draw" and info["tick"] == 5
 
 
+def test_before_the_end_outcome_is_the_points_verdict_of_the_time_limit() -> None:
+    """With ``time_limit = "points"`` a truncation reports the victory-points leader."""
+    env = TimeLimit(CommanderEnv("skirmish", opponent="hold"), 3)
+    env.reset(seed=0)
+    e = env.unwrapped.engine
+    red_armour = [u for u in range(e.nb, e.U) if e.utype[u] == 1]  # worth 3 points each
+    e.alive[0, red_armour] = False
+    e.hp[0, red_armour] = 0
+    assert e.time_limit_outcome()[0] == 1  # blue leads by 6 > the draw margin
+    _, _, term, trunc, info = env.step(np.zeros(8, np.int64))
+    assert not (term or trunc) and C.outcome_name(info["outcome"]) == "win"
+    for _ in range(2):
+        _, _, term, trunc, info = env.step(np.zeros(8, np.int64))
+    assert trunc and not term and C.outcome_name(info["outcome"]) == "win"
+    red = TimeLimit(CommanderEnv("skirmish", side="red", opponent="hold"), 1)
+    red.reset(seed=0)
+    e = red.unwrapped.engine
+    e.alive[0, red_armour] = False
+    e.hp[0, red_armour] = 0
+    _, _, _, trunc, info = red.step(np.zeros(8, np.int64))
+    assert trunc and C.outcome_name(info["outcome"]) == "loss"
+
+
 # ---------------------------------------------------------------------- vector env
 
 

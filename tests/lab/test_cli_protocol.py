@@ -12,6 +12,7 @@ import torch
 from cgfsim.agents.checkpoints import save_checkpoint
 from cgfsim.agents.networks import PolicySpec, build_policy
 from cgfsim.cli import main
+from cgfsim.envs.observations import observation_shape
 from cgfsim.sim.splits import describe_key, key_base
 
 torch.set_num_threads(1)
@@ -20,7 +21,7 @@ torch.set_num_threads(1)
 def test_evaluate_defaults_to_the_test_worlds_of_the_training_seed(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    spec = PolicySpec("vector", (47,), 2, 9, hidden=(8,))
+    spec = PolicySpec("vector", observation_shape("duel"), 2, 9, hidden=(8,))
     ck = save_checkpoint(
         tmp_path / "p", build_policy(spec, seed=0), spec, {"scenario": "Duel", "seed": 5}
     )

@@ -30,7 +30,8 @@ STATE_FIELDS = (
     "key", "episode", "tick", "map_id", "done", "outcome", "terminated", "truncated",
     "hold", "controller", "y", "x", "hp", "alive", "ammo", "cooldown", "mp", "covered",
     "visible", "last_y", "last_x", "last_tick", "shot_target", "shot_hit", "shot_damage",
-    "stat_shots", "stat_hits", "stat_damage", "stat_kills", "d2", "los",
+    "stat_shots", "stat_hits", "stat_damage", "stat_kills", "d2", "los", "vp_tick",
+    "vp_tick_seen",
 )  # fmt: skip
 
 
@@ -70,8 +71,13 @@ def scenario_text(
     annihilation: bool = True,
     objective: bool | None = None,
     rewards: Mapping[str, Any] | None = None,
+    points: Mapping[str, Any] | None = None,
 ) -> str:
-    """TOML text of a scenario with the given map (rows separated by newlines) and units."""
+    """TOML text of a scenario with the given map (rows separated by newlines) and units.
+
+    ``points`` (a possibly empty mapping) sets ``time_limit = "points"`` and
+    ``[victory.points]``.
+    """
     rows = [ln.strip() for ln in ascii_map.strip("\n").splitlines()]
     parts = [
         "[scenario]",
@@ -102,6 +108,9 @@ def scenario_text(
     ]
     if objective is not None:
         parts.append(f"objective = {_toml_value(objective)}")
+    if points is not None:
+        parts += ['time_limit = "points"', "[victory.points]"]
+        parts += [f"{k} = {_toml_value(v)}" for k, v in points.items()]
     parts.append("")
     if rewards:
         flat = {k: v for k, v in rewards.items() if not isinstance(v, Mapping)}

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from cgfsim.envs.observations import observation_shape
 from cgfsim.sim.doctrines import get_doctrine
 from cgfsim.sim.engine import Engine
 from cgfsim.sim.replay import Replay, ReplayRecorder, load_replay
@@ -126,11 +127,11 @@ def policy_replay(tmp_path_factory: pytest.TempPathFactory) -> Replay:
     from cgfsim.agents.networks import PolicySpec, build_policy
 
     torch.set_num_threads(1)
-    spec = PolicySpec("vector", (47,), 2, 9, hidden=(16,))
+    spec = PolicySpec("vector", observation_shape("duel"), 2, 9, hidden=(16,))
     net = build_policy(spec, seed=0)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(1)
-        critic = torch.nn.Linear(47, 1)
+        critic = torch.nn.Linear(spec.obs_shape[0], 1)
 
     def agent(obs: np.ndarray, state: Any, start: np.ndarray, mask: Any) -> Any:
         with torch.no_grad():

@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 
 from cgfsim.cli import main
+from cgfsim.envs.observations import observation_shape
 from cgfsim.sim.replay import load_replay
 
 from ..sim.test_render_replay import TINY
@@ -149,7 +150,7 @@ def duel_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from cgfsim.agents.networks import PolicySpec, build_policy
 
     torch.set_num_threads(1)
-    spec = PolicySpec("vector", (47,), 2, 9, hidden=(16,))
+    spec = PolicySpec("vector", observation_shape("duel"), 2, 9, hidden=(16,))
     d = tmp_path_factory.mktemp("ck") / "policy"
     return save_checkpoint(d, build_policy(spec, seed=3), spec, {"scenario": "Duel"})
 
