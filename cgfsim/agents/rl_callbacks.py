@@ -68,6 +68,7 @@ class TrainCallback(BaseCallback):
         meta: dict[str, Any],
         progress: bool = True,
         start_steps: int = 0,
+        demo_steps: int = 0,
     ) -> None:
         super().__init__(verbose=0)
         self.run_dir = run_dir
@@ -79,6 +80,7 @@ class TrainCallback(BaseCallback):
         self.meta = meta
         self.show_progress = progress and sys.stderr.isatty()
         self.start_steps = start_steps
+        self.demo_steps = demo_steps  # demonstrations behind an initial (cloned) policy
         self.curve: list[dict[str, Any]] = []
         self.best_win_rate = -1.0
         self.best_steps = 0
@@ -142,6 +144,7 @@ class TrainCallback(BaseCallback):
             lo,
             hi,
             round(self.train_wall_s, 3),
+            self.demo_steps,
         )
         append_curve_row(self.run_dir, row)
         self.curve.append(asdict(row))
