@@ -339,6 +339,7 @@ def train_dagger(
         "eval_action_mode": "greedy over valid actions",
         "eval_seed": eval_seed,
         "val_accuracy": rows[-1]["val_accuracy"],
+        "eval": ev,
         "win_rate": rows[-1]["win_rate"],
         "best_win_rate": rows[-1]["win_rate"],
         "best_env_steps": env_steps,
