@@ -141,13 +141,22 @@ def verify_dataset(
     if sha256_text(text) != b.get("scenario_sha256"):
         raise DatasetError(f"dataset {ds.ref}: scenario text does not match its SHA-256")
     sc = load_scenario_text(text, f"{ds.ref} (embedded scenario)")
-    attrs = ds.episode_attrs()
-    n = len(attrs)
+    table = ds.episode_table()
+    n = ds.total_episodes
     rng = np.random.default_rng(int(seed))
     ids = np.sort(rng.choice(n, size=min(int(sample), n), replace=False)).tolist()
     stored = list(ds.episodes(ids))
-    keys = np.array([int(attrs[i]["world_key"]) for i in ids], np.int64)
-    index = np.array([int(attrs[i]["episode_index"]) for i in ids], np.int64)
+    keys, index = table["world_key"][ids], table["episode_index"][ids]
+    for i, m in zip(ids, ds.episode_meta(ids), strict=True):
+        opt = m.get("options", {})
+        if (int(opt.get("world_key", -1)), int(opt.get("episode_index", -1))) != (
+            int(table["world_key"][i]),
+            int(table["episode_index"][i]),
+        ):
+            raise DatasetError(
+                f"dataset {ds.ref}: episode {i}'s world key differs between "
+                "its HDF5 attributes and the episode table"
+            )
     side_i, _ = _side(b["side"])
     d = b["demonstrator"]
     behaviour = DC.epsilon_behaviour(float(b.get("epsilon", 0.0)))

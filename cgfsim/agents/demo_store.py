@@ -8,9 +8,13 @@ A cgfsim demonstration dataset is a plain Minari dataset (HDF5 format):
   n_own * n_actions) bool, the valid actions of each observation; with mixed
   behaviour (epsilon exploration, DAgger) also ``infos/expert_action`` (T + 1,
   n_own), the expert's label of each observation (-1 after the last).
-  Attributes: ``seed`` (the world key, for episode index 0: ``env.reset(seed=seed)``
-  starts that very episode), ``world_key``, ``episode_index``, ``outcome``
-  (+1 win, 0 draw, -1 loss for the acting side) and ``return``;
+  Attributes (Minari's own): ``seed``, the world key for episode index 0
+  (``env.reset(seed=seed)`` starts that very episode), and ``options``:
+  ``world_key`` and ``episode_index`` (a reset with the key, then
+  ``episode_index`` more resets, starts it);
+- ``cgfsim_episodes.npz`` beside the HDF5 file: the same identities with each
+  episode's length, outcome (+1 win, 0 draw, -1 loss for the acting side) and
+  return, as arrays, so splitting 10,000 episodes reads no per-episode metadata;
 - ``metadata.json``: Minari's keys, an env spec that
   ``dataset.recover_environment()`` rebuilds without any cgfsim loader (the
   scenario by its registered id, or by its TOML text), and a ``cgfsim`` block:
@@ -18,10 +22,13 @@ A cgfsim demonstration dataset is a plain Minari dataset (HDF5 format):
   observation mode, seed, the demonstrator's own record, and the episode splits.
 
 Minari writes each episode with auto-chunked, uncompressed datasets (a grid
-observation of a 24x24 map costs 41 KB a step that way), so the file Minari's
-``create_dataset_from_buffers`` wrote is then repacked: small datasets
-contiguous, larger ones gzip-compressed with the shuffle filter, both lossless
-and read transparently by h5py and so by Minari.
+observation of a 24x24 map costs 41 KB a step that way), so when an episode
+holds an array of :data:`COMPRESS_BYTES` or more, the file Minari's
+``create_dataset_from_buffers`` wrote is repacked: those arrays gzip-compressed
+with the shuffle filter (lossless, read transparently by h5py and so by
+Minari), the rest copied as they are. HDF5 creates datasets slowly (a fraction
+of a millisecond each, six per episode), so small-episode datasets keep
+Minari's layout and its few KB of per-array overhead.
 
 Writes go to a hidden temp folder beside the target (Minari ignores hidden
 folders) and are renamed into place only when complete: an interrupted
@@ -46,7 +53,7 @@ import gymnasium as gym
 import numpy as np
 
 from cgfsim.agents.demo_collect import Episode
-from cgfsim.agents.runs import atomic_write_text
+from cgfsim.agents.runs import atomic_write_bytes, atomic_write_text
 from cgfsim.sim.errors import CgfsimError
 
 FORMAT = "cgfsim-demos"
@@ -54,6 +61,7 @@ VERSION = 1
 META_KEY = "cgfsim"
 #: Datasets at least this large are stored chunked and gzip-compressed.
 COMPRESS_BYTES = 16 * 1024
+EPISODES_FILE = "cgfsim_episodes.npz"
 
 
 class DatasetError(CgfsimError, ValueError):
@@ -61,11 +69,14 @@ class DatasetError(CgfsimError, ValueError):
 
 
 def datasets_root(root: str | os.PathLike[str] | None = None) -> Path:
-    """``root``, else ``$MINARI_DATASETS_PATH``, else Minari's default ``~/.minari/datasets``."""
+    """``root``, else ``$MINARI_DATASETS_PATH``, else Minari's default ``~/.minari/datasets``.
+
+    Always absolute: Minari joins relative paths onto themselves when it sizes a dataset.
+    """
     if root is not None:
-        return Path(root)
+        return Path(root).absolute()
     env = os.environ.get("MINARI_DATASETS_PATH")
-    return Path(env) if env else Path.home() / ".minari" / "datasets"
+    return (Path(env) if env else Path.home() / ".minari" / "datasets").absolute()
 
 
 @contextlib.contextmanager
@@ -136,6 +147,7 @@ def _buffer(ep: Episode, with_labels: bool) -> Any:
         infos["expert_action"] = np.concatenate([ep.labels, pad])
     return EpisodeBuffer(
         seed=ep.key if ep.index == 0 else None,
+        options={"world_key": ep.key, "episode_index": ep.index},
         observations=ep.obs,
         actions=ep.actions,
         rewards=ep.rewards,
@@ -145,17 +157,12 @@ def _buffer(ep: Episode, with_labels: bool) -> Any:
     )
 
 
-def _episode_attrs(ep: Episode) -> dict[str, Any]:
-    return {
-        "world_key": np.int64(ep.key),
-        "episode_index": np.int64(ep.index),
-        "outcome": np.int64(ep.outcome),
-        "return": np.float64(ep.rewards.sum(dtype=np.float64)),
-    }
+def _largest(ep: Episode) -> int:
+    return max(ep.obs.nbytes, ep.masks.nbytes, *(a.nbytes for a in ep.infos.values()))
 
 
-def _repack(src_file: Path, attrs: list[dict[str, Any]]) -> None:
-    """Rewrite Minari's HDF5 file compactly (same groups, names, dtypes, attributes)."""
+def _repack(src_file: Path) -> None:
+    """Rewrite Minari's HDF5 file with its large arrays compressed (all else copied as is)."""
     import h5py
 
     dst_file = src_file.with_name(src_file.name + ".compact")
@@ -163,31 +170,39 @@ def _repack(src_file: Path, attrs: list[dict[str, Any]]) -> None:
     def copy(src: Any, dst: Any) -> None:
         for name, item in src.items():
             if isinstance(item, h5py.Group):
-                g = dst.create_group(name)
+                g = dst.create_group(name, track_order=True)
                 g.attrs.update(item.attrs)
                 copy(item, g)
-                continue
-            data = item[()]
-            if data.nbytes >= COMPRESS_BYTES:
+            elif item.size * item.dtype.itemsize >= COMPRESS_BYTES:
                 dst.create_dataset(
                     name,
-                    data=data,
+                    data=item[()],
                     chunks=True,
                     compression="gzip",
                     compression_opts=4,
                     shuffle=True,
                 )
             else:
-                dst.create_dataset(name, data=data)
+                src.copy(item, dst, name=name)
 
     with h5py.File(src_file, "r") as src, h5py.File(dst_file, "w", track_order=True) as dst:
-        for i in range(len(src)):
-            name = f"episode_{i}"
-            g = dst.create_group(name)
-            g.attrs.update(src[name].attrs)
-            g.attrs.update(attrs[i])
-            copy(src[name], g)
+        copy(src, dst)
     os.replace(dst_file, src_file)
+
+
+def _episode_table(eps: list[Episode]) -> bytes:
+    import io
+
+    buf = io.BytesIO()
+    np.savez(
+        buf,
+        world_key=np.array([ep.key for ep in eps], np.int64),
+        episode_index=np.array([ep.index for ep in eps], np.int64),
+        length=np.array([len(ep) for ep in eps], np.int64),
+        outcome=np.array([ep.outcome for ep in eps], np.int64),
+        ret=np.array([ep.rewards.sum(dtype=np.float64) for ep in eps], np.float64),
+    )
+    return buf.getvalue()
 
 
 def write_dataset(
@@ -221,7 +236,7 @@ def write_dataset(
     base.mkdir(parents=True, exist_ok=True)
     tmp_root = Path(tempfile.mkdtemp(prefix=".cgfsim-tmp-", dir=base))
     kept: list[Episode] = []
-    attrs: list[dict[str, Any]] = []
+    large = False
     try:
         dataset = None
         with _minari_root(tmp_root), warnings.catch_warnings():
@@ -245,14 +260,15 @@ def write_dataset(
                     )
                 else:
                     dataset.update_dataset_from_buffer(buffers)
-                for ep in chunk:
-                    attrs.append(_episode_attrs(ep))
-                    kept.append(_light(ep))
+                large = large or max(map(_largest, chunk)) >= COMPRESS_BYTES
+                kept.extend(_light(ep) for ep in chunk)
         if dataset is None:
             raise DatasetError(f"dataset {dataset_id}: no episodes to write")
         folder = tmp_root / dataset_id
         data = folder / "data"
-        _repack(data / "main_data.hdf5", attrs)
+        if large:
+            _repack(data / "main_data.hdf5")
+        atomic_write_bytes(data / EPISODES_FILE, _episode_table(kept))
         for name, src in (files or {}).items():
             shutil.copytree(src, folder / name)
         block, description = finish(kept)
@@ -344,10 +360,27 @@ class DemoDataset:
     def total_steps(self) -> int:
         return int(self.minari.total_steps)
 
-    def episode_attrs(self) -> list[dict[str, Any]]:
-        """Per episode: world_key, episode_index, outcome, return, total_steps, seed."""
+    def episode_table(self) -> dict[str, np.ndarray]:
+        """Per episode (arrays): world_key, episode_index, length, outcome, ret."""
+        f = self.data_path / EPISODES_FILE
         try:
-            return list(self.minari.storage.get_episode_metadata(range(self.total_episodes)))
+            with np.load(f, allow_pickle=False) as z:
+                table = {k: z[k] for k in z.files}
+        except FileNotFoundError:
+            raise DatasetError(f"dataset {self.ref}: {EPISODES_FILE} is missing") from None
+        except Exception as e:
+            raise _corrupt(self.ref, e) from None
+        if any(len(v) != self.total_episodes for v in table.values()):
+            raise DatasetError(
+                f"dataset {self.ref}: {EPISODES_FILE} does not list its "
+                f"{self.total_episodes} episodes"
+            )
+        return table
+
+    def episode_meta(self, indices: Iterable[int]) -> list[dict[str, Any]]:
+        """Minari's per-episode metadata (seed, options, total_steps) of some episodes."""
+        try:
+            return list(self.minari.storage.get_episode_metadata(list(indices)))
         except Exception as e:
             raise _corrupt(self.ref, e) from None
 

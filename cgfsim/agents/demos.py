@@ -218,10 +218,9 @@ def split_dataset(
     """Re-split a dataset by episode; stored in its metadata and description (atomically)."""
     f = check_fractions(fractions)
     ds = open_dataset(dataset, root)
-    attrs = ds.episode_attrs()
-    keys = [int(a["world_key"]) for a in attrs]
+    table = ds.episode_table()
     block = dict(ds.meta)
-    block["splits"] = make_splits(keys, [int(a["total_steps"]) for a in attrs], f, seed)
+    block["splits"] = make_splits(table["world_key"], table["length"], f, seed)
     ds.update_meta(block, _describe(block))
     return block["splits"]
 

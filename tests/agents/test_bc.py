@@ -70,9 +70,12 @@ def root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 @pytest.mark.slow
-def test_bc_clones_a_doctrine(root: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    record_demos("duel", "assault", "random", episodes=500, dataset_id="cgfsim/bc-v0",
-                 progress=False)
+def test_bc_clones_a_doctrine(
+    root: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    record_demos(
+        "duel", "assault", "random", episodes=500, dataset_id="cgfsim/bc-v0", progress=False
+    )
     out = tmp_path / "run"
     hp = {"epochs": 40, "patience": 5, "lr": 3e-3, "batch_size": 128, "hidden": [128, 128]}
     r = train_bc("cgfsim/bc-v0", out_dir=out, hparams=hp, eval_episodes=400, progress=False)
@@ -84,13 +87,19 @@ def test_bc_clones_a_doctrine(root: Path, tmp_path: Path, capsys: pytest.Capture
     assert r["demonstrator_test_win_rate"] >= 0.95 and r["demonstrator_win_rate"] >= 0.95
     assert r["env_steps"] == 0 and r["demo_steps"] == r["train_steps"] + r["val_steps"] > 0
     assert r["recording_env_steps"] == r["demo_steps"] and r["approach"] == "bc-mlp"
-    for f in ("config.json", "history.csv", "history.json", "history.png", "curve.csv",
-              "result.json"):
+    for f in (
+        "config.json",
+        "history.csv",
+        "history.json",
+        "history.png",
+        "curve.csv",
+        "result.json",
+    ):
         assert (out / f).is_file(), f
     assert any((out / "tb").iterdir())
     hist = json.loads((out / "history.json").read_text())
     assert hist["best_epoch"] == r["best_epoch"] and len(hist["history"]) == r["epochs_run"]
-    pol, spec, meta = load_checkpoint(r["policy_dir"])
+    _, _, meta = load_checkpoint(r["policy_dir"])
     assert meta["demo_steps"] == r["demo_steps"] and meta["algo"] == "bc"
     # the checkpoint is the one `cgfsim evaluate` plays: same worlds, same number
     from cgfsim.agents.evaluation import evaluate
@@ -108,14 +117,40 @@ def test_dagger_beats_bc_at_the_same_label_budget(root: Path, tmp_path: Path) ->
     bcs, dgs = [], []
     for seed in (0, 1):  # two seeds: the effect, not one lucky draw
         did = f"cgfsim/traps-s{seed}-v0"
-        record_demos(scenario, "advance", "hold", episodes=60, seed=seed, dataset_id=did,
-                     fractions=(0.5, 0.25, 0.25), progress=False)
-        bc = train_bc(did, seed=seed, out_dir=tmp_path / f"bc{seed}", hparams=hp,
-                      max_demo_steps=budget, eval_episodes=200, progress=False, verbose=False,
-                      tensorboard=False)
-        dg = train_dagger(scenario, "advance", "hold", labels=budget, seed=seed,
-                          out_dir=tmp_path / f"dg{seed}", hparams={**hp, "iterations": 4},
-                          eval_episodes=200, progress=False, verbose=False, tensorboard=False)
+        record_demos(
+            scenario,
+            "advance",
+            "hold",
+            episodes=60,
+            seed=seed,
+            dataset_id=did,
+            fractions=(0.5, 0.25, 0.25),
+            progress=False,
+        )
+        bc = train_bc(
+            did,
+            seed=seed,
+            out_dir=tmp_path / f"bc{seed}",
+            hparams=hp,
+            max_demo_steps=budget,
+            eval_episodes=200,
+            progress=False,
+            verbose=False,
+            tensorboard=False,
+        )
+        dg = train_dagger(
+            scenario,
+            "advance",
+            "hold",
+            labels=budget,
+            seed=seed,
+            out_dir=tmp_path / f"dg{seed}",
+            hparams={**hp, "iterations": 4},
+            eval_episodes=200,
+            progress=False,
+            verbose=False,
+            tensorboard=False,
+        )
         assert bc["demo_steps"] <= budget and dg["demo_steps"] == budget
         assert dg["env_steps"] >= budget and bc["env_steps"] == 0
         assert [r["beta"] for r in dg["iterations"]] == [1.0, 0.5, 0.25, 0.125]
@@ -134,15 +169,24 @@ def _bc_checkpoint(tmp_path: Path, core: str, layer_norm: bool = False) -> Path:
     from cgfsim.envs.batched import BatchedCommanderEnv
 
     env = BatchedCommanderEnv("duel", 1)
-    spec = PolicySpec.from_spaces(env.observation_space, env.action_space, "vector", core=core,
-                                  hidden=(32, 16), lstm_hidden=8, layer_norm=layer_norm)
+    spec = PolicySpec.from_spaces(
+        env.observation_space,
+        env.action_space,
+        "vector",
+        core=core,
+        hidden=(32, 16),
+        lstm_hidden=8,
+        layer_norm=layer_norm,
+    )
     meta = {"algo": "bc", "demo_steps": 1234, "recording_env_steps": 1234}
-    return save_checkpoint(tmp_path / f"bc-{core}-{layer_norm}", build_policy(spec, seed=3),
-                           spec, meta)
+    return save_checkpoint(
+        tmp_path / f"bc-{core}-{layer_norm}", build_policy(spec, seed=3), spec, meta
+    )
 
 
-@pytest.mark.parametrize(("algo", "core"), [("ppo", "mlp"), ("maskable_ppo", "mlp"),
-                                             ("recurrent_ppo", "lstm")])
+@pytest.mark.parametrize(
+    ("algo", "core"), [("ppo", "mlp"), ("maskable_ppo", "mlp"), ("recurrent_ppo", "lstm")]
+)
 def test_init_from_copies_the_actor(tmp_path: Path, algo: str, core: str) -> None:
     from cgfsim.agents.rl import algo_class, sb3_policy_kwargs
     from cgfsim.envs.sb3 import CgfsimVecEnv
@@ -165,8 +209,16 @@ def test_init_from_runs_and_counts_demonstrations(tmp_path: Path) -> None:
 
     ck = _bc_checkpoint(tmp_path, "mlp")
     hp = {"n_envs": 8, "n_steps": 16, "batch_size": 64}
-    r = train_rl("ppo", "duel", steps=256, out_dir=tmp_path / "ppo", hparams=hp,
-                 eval_episodes=10, progress=False, init_from=ck)
+    r = train_rl(
+        "ppo",
+        "duel",
+        steps=256,
+        out_dir=tmp_path / "ppo",
+        hparams=hp,
+        eval_episodes=10,
+        progress=False,
+        init_from=ck,
+    )
     assert r["demo_steps"] == 1234 and r["env_steps"] >= 256
     assert r["init_from"] == str(ck) and r["recording_env_steps"] == 1234
     rows = [json.loads(x) for x in (tmp_path / "ppo" / "curve.jsonl").read_text().splitlines()]
@@ -189,20 +241,86 @@ def test_init_from_runs_and_counts_demonstrations(tmp_path: Path) -> None:
 def test_cli_trains_bc_dagger_and_bc_then_ppo(root: Path, tmp_path: Path) -> None:
     assert main(["demos", "record", "--episodes", "40", "--name", "cgfsim/cli-v0", "--quiet"]) == 0
     sets = ["--set", "epochs=3", "--set", "hidden=[16]", "--eval-episodes", "10", "--quiet"]
-    assert main(["train", "--algo", "bc", "--dataset", "cgfsim/cli-v0", "--policy", "lstm",
-                 "--out", str(tmp_path / "bc"), *sets]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--algo",
+                "bc",
+                "--dataset",
+                "cgfsim/cli-v0",
+                "--policy",
+                "lstm",
+                "--out",
+                str(tmp_path / "bc"),
+                *sets,
+            ]
+        )
+        == 0
+    )
     res = json.loads((tmp_path / "bc" / "result.json").read_text())
     assert res["approach"] == "bc-lstm" and res["demo_steps"] > 0
-    assert main(["train", "--algo", "dagger", "--scenario", "duel", "--demo-steps", "120",
-                 "--set", "iterations=2", "--out", str(tmp_path / "dg"), *sets]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--algo",
+                "dagger",
+                "--scenario",
+                "duel",
+                "--demo-steps",
+                "120",
+                "--set",
+                "iterations=2",
+                "--out",
+                str(tmp_path / "dg"),
+                *sets,
+            ]
+        )
+        == 0
+    )
     res = json.loads((tmp_path / "dg" / "result.json").read_text())
     assert res["demo_steps"] == 120 and res["env_steps"] >= 120
-    assert main(["train", "--algo", "bc", "--dataset", "cgfsim/cli-v0", "--out",
-                 str(tmp_path / "bc2"), *sets]) == 0
-    assert main(["train", "--algo", "ppo", "--init-from", str(tmp_path / "bc2" / "best"),
-                 "--steps", "128", "--set", "n_envs=8", "--set", "n_steps=16",
-                 "--set", "batch_size=64", "--out", str(tmp_path / "ppo"), "--eval-episodes",
-                 "10", "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--algo",
+                "bc",
+                "--dataset",
+                "cgfsim/cli-v0",
+                "--out",
+                str(tmp_path / "bc2"),
+                *sets,
+            ]
+        )
+        == 0
+    )
+    assert (
+        main(
+            [
+                "train",
+                "--algo",
+                "ppo",
+                "--init-from",
+                str(tmp_path / "bc2" / "best"),
+                "--steps",
+                "128",
+                "--set",
+                "n_envs=8",
+                "--set",
+                "n_steps=16",
+                "--set",
+                "batch_size=64",
+                "--out",
+                str(tmp_path / "ppo"),
+                "--eval-episodes",
+                "10",
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     res = json.loads((tmp_path / "ppo" / "result.json").read_text())
     assert res["demo_steps"] > 0 and res["env_steps"] >= 128
     assert np.isfinite(res["best_win_rate"])

@@ -39,7 +39,12 @@ def _h5(root: Path, dataset_id: str) -> Path:
 
 def test_plain_minari_reads_and_replays_a_recording(root: Path) -> None:
     info = record_demos(
-        "duel", "assault", "random", episodes=24, epsilon=0.2, dataset_id="cgfsim/duel-t-v0",
+        "duel",
+        "assault",
+        "random",
+        episodes=24,
+        epsilon=0.2,
+        dataset_id="cgfsim/duel-t-v0",
         progress=False,
     )
     assert info["episodes"] == 24 and info["transitions"] > 24
@@ -54,7 +59,11 @@ def test_plain_minari_reads_and_replays_a_recording(root: Path) -> None:
     env = ds.recover_environment()
     ep = ds[3]
     attrs = next(iter(ds.storage.get_episode_metadata([3])))
-    assert describe_key(int(attrs["world_key"]))[0] == "demo"
+    assert describe_key(int(attrs["options"]["world_key"]))[0] == "demo"
+    assert (
+        int(attrs["options"]["episode_index"]) == 0
+        and attrs["seed"] == attrs["options"]["world_key"]
+    )
     assert ep.observations.shape[0] == len(ep.actions) + 1
     assert ep.infos["action_mask"].shape == (len(ep.actions) + 1, 2 * 9)
     assert ep.infos["expert_action"].shape == (len(ep.actions) + 1, 2)
@@ -100,24 +109,39 @@ def test_splits_never_share_an_episode_or_a_world(root: Path) -> None:
         assert abs(len(worlds[0]) - 40 * fractions[0]) <= 1
     # The same on a real dataset with several episodes per world, re-split by the CLI.
     record_demos(
-        "duel", "assault", "random", episodes=30, episodes_per_world=3, dataset_id="cgfsim/s-v0",
+        "duel",
+        "assault",
+        "random",
+        episodes=30,
+        episodes_per_world=3,
+        dataset_id="cgfsim/s-v0",
         progress=False,
     )
     assert main(["demos", "split", "cgfsim/s-v0", "--fractions", "0.5,0.3,0.2", "--seed", "3"]) == 0
     ds = open_dataset("cgfsim/s-v0")
-    attrs = ds.episode_attrs()
+    table = ds.episode_table()
     split = ds.meta["splits"]
     assert split["fractions"] == [0.5, 0.3, 0.2] and split["seed"] == 3
-    worlds = [{int(attrs[i]["world_key"]) for i in split[n]} for n in ("train", "validation", "test")]
+    worlds = [set(table["world_key"][split[n]].tolist()) for n in ("train", "validation", "test")]
     assert sum(map(len, worlds)) == len(set.union(*worlds)) == 10
     assert sorted(i for n in ("train", "validation", "test") for i in split[n]) == list(range(30))
-    assert {int(a["episode_index"]) for a in attrs} == {0, 1, 2}
+    assert set(table["episode_index"].tolist()) == {0, 1, 2}
     desc = ds.minari.storage.metadata["description"]
     assert "Split by world key (seed 3, fractions 0.5/0.3/0.2)" in desc
-    assert sum(len(d) for d in load_split("cgfsim/s-v0", "test")) == (
-        dataset_info("cgfsim/s-v0")["splits"]["test"]["transitions"]
+    assert (
+        sum(len(d) for d in load_split("cgfsim/s-v0", "test"))
+        == (dataset_info("cgfsim/s-v0")["splits"]["test"]["transitions"])
     )
     assert verify_dataset("cgfsim/s-v0", sample=6, progress=False)["match"]
+
+
+def test_relative_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Minari sizes datasets by joining paths: a relative root must still work."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MINARI_DATASETS_PATH", "rel/datasets")
+    info = record_demos("duel", episodes=3, dataset_id="cgfsim/rel-v0", progress=False)
+    assert Path(info["path"]) == tmp_path / "rel" / "datasets" / "cgfsim" / "rel-v0"
+    assert minari.load_dataset("cgfsim/rel-v0").total_episodes == 3
 
 
 def test_recording_does_not_depend_on_the_batch(root: Path) -> None:
@@ -156,10 +180,35 @@ def test_interrupted_recording_leaves_no_dataset(
 
 def test_dataset_from_replays_regenerates(root: Path, tmp_path: Path) -> None:
     rep = tmp_path / "battle.cgfr"
-    assert main(["play", "duel", "--blue", "assault", "--red", "random", "--episodes", "6",
-                 "--seed", "5", "--replay", str(rep), "--replay-worlds", "4"]) == 0
-    info = demos_from_replays([rep], side="blue", obs="entities", dataset_id="cgfsim/rep-v0",
-                              fractions=(0.5, 0.25, 0.25), progress=False)
+    assert (
+        main(
+            [
+                "play",
+                "duel",
+                "--blue",
+                "assault",
+                "--red",
+                "random",
+                "--episodes",
+                "6",
+                "--seed",
+                "5",
+                "--replay",
+                str(rep),
+                "--replay-worlds",
+                "4",
+            ]
+        )
+        == 0
+    )
+    info = demos_from_replays(
+        [rep],
+        side="blue",
+        obs="entities",
+        dataset_id="cgfsim/rep-v0",
+        fractions=(0.5, 0.25, 0.25),
+        progress=False,
+    )
     assert info["episodes"] == 4 and info["source"] == "replays"
     assert info["demonstrator"]["name"] == "assault" and info["opponent"] == "random"
     # The same episodes recorded directly (world keys 5.., assault vs random) match exactly.
@@ -185,7 +234,9 @@ def test_dataset_from_replays_regenerates(root: Path, tmp_path: Path) -> None:
         demos_from_replays([bad], dataset_id="cgfsim/bad-v0", progress=False)
 
 
-def test_bad_input_is_one_line(root: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_bad_input_is_one_line(
+    root: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     def fails(argv: list[str], needle: str) -> None:
         capsys.readouterr()
         assert main(argv) == 2, argv
@@ -205,23 +256,32 @@ def test_bad_input_is_one_line(root: Path, tmp_path: Path, capsys: pytest.Captur
     fails([*rec, "--name", "cgfsim/x-v0"], "already exists")
     fails(["demos", "info", "cgfsim/none-v0"], "not found")
     fails(["demos", "split", "cgfsim/x-v0", "--fractions", "1,0"], "three numbers")
-    fails(["train", "--algo", "bc", "--dataset", "cgfsim/x-v0", "--obs", "grid"],
-          "holds vector observations")
-    fails(["train", "--algo", "bc", "--dataset", "cgfsim/x-v0", "--scenario", "skirmish"],
-          "recorded on scenario Duel")
+    fails(
+        ["train", "--algo", "bc", "--dataset", "cgfsim/x-v0", "--obs", "grid"],
+        "holds vector observations",
+    )
+    fails(
+        ["train", "--algo", "bc", "--dataset", "cgfsim/x-v0", "--scenario", "skirmish"],
+        "recorded on scenario Duel",
+    )
     fails(["train", "--algo", "bc"], "needs --dataset")
     fails(["train", "--algo", "ppo", "--dataset", "cgfsim/x-v0"], "--dataset is for")
     # An empty split is refused when it is used.
     assert main(["demos", "split", "cgfsim/x-v0", "--fractions", "1,0,0"]) == 0
-    fails(["train", "--algo", "bc", "--dataset", "cgfsim/x-v0", "--quiet"],
-          "validation split is empty")
+    fails(
+        ["train", "--algo", "bc", "--dataset", "cgfsim/x-v0", "--quiet"],
+        "validation split is empty",
+    )
     # A checkpoint demonstrator of another slot count / observation size is refused.
     from cgfsim.agents.checkpoints import save_checkpoint
     from cgfsim.agents.networks import PolicySpec, build_policy
 
     spec = PolicySpec("vector", (99,), 8, 15, hidden=(8,))
     ck = save_checkpoint(tmp_path / "ck", build_policy(spec, seed=0), spec)
-    fails([*rec, "--demonstrator", str(ck), "--name", "cgfsim/y-v0"], "different scenario or slot counts")
+    fails(
+        [*rec, "--demonstrator", str(ck), "--name", "cgfsim/y-v0"],
+        "different scenario or slot counts",
+    )
     # A truncated file and a missing metadata block are each one line.
     f = _h5(root, "cgfsim/x-v0")
     f.write_bytes(f.read_bytes()[: os.path.getsize(f) // 2])

@@ -30,7 +30,7 @@ def test_masked_loss_counts_decisions_only() -> None:
     masks = torch.tensor(
         [[[True, True, False, False], [True, False, False, False], [True, True, True, True]]]
     )
-    s, c, k = S.masked_ce(logits, labels, masks)
+    s, c, _ = S.masked_ce(logits, labels, masks)
     # slot 1 has one valid action (a dead unit): not a decision; the others are uniform
     assert float(c) == 2.0
     assert float(s) == pytest.approx(np.log(2) + np.log(4))
@@ -101,11 +101,22 @@ def test_fit_learns_and_prints_keras_lines(core: str, bptt: int) -> None:
     pol = build_policy(spec, seed=0)
     lines: list[str] = []
     hp = S.resolve_hparams(
-        {"epochs": 30, "patience": 30, "lr": 0.01, "bptt": bptt, "batch_size": 16 if core == "mlp" else 2}, core
+        {
+            "epochs": 30,
+            "patience": 30,
+            "lr": 0.01,
+            "bptt": bptt,
+            "batch_size": 16 if core == "mlp" else 2,
+        },
+        core,
     )
     res = S.fit(pol, demos[:18], demos[18:], hp, say=lines.append)
     assert len(lines) == 30 and res.samples == 30 * sum(len(d) for d in demos[:18])
-    pat = r"^Epoch 7/30 - \d+m?s - loss: \d\.\d{4} - accuracy: \d\.\d{4} - val_loss: \d\.\d{4} - val_accuracy: \d\.\d{4}$"
+    num = r"\d\.\d{4}"
+    pat = (
+        rf"^Epoch 7/30 - \d+m?s - loss: {num} - accuracy: {num} - val_loss: {num} - "
+        rf"val_accuracy: {num}$"
+    )
     assert re.match(pat, lines[6]), lines[6]
     assert res.history[-1]["loss"] < res.history[0]["loss"]
     assert res.history[res.best_epoch - 1]["val_accuracy"] > 0.85
@@ -122,5 +133,9 @@ def test_hparams_are_checked() -> None:
         o = S.make_optimizer(pol, S.resolve_hparams({"optimizer": opt, "weight_decay": 1e-4}))
         assert o.param_groups[0]["weight_decay"] == 1e-4
     with pytest.raises(CgfsimError, match="validation"):
-        S.fit(build_policy(PolicySpec("vector", (6,), 2, 4), seed=0),
-              [_demo(np.random.default_rng(0), 3)], [], S.resolve_hparams(None))
+        S.fit(
+            build_policy(PolicySpec("vector", (6,), 2, 4), seed=0),
+            [_demo(np.random.default_rng(0), 3)],
+            [],
+            S.resolve_hparams(None),
+        )
