@@ -183,6 +183,10 @@ def train_bc(
         check_scenario(ds, scenario)
     hp = S.resolve_hparams(hparams, policy)
     opp = default_opponent(ds, opponent)
+    if opp is not None:
+        from cgfsim.agents.evaluation import load_player
+
+        load_player(opp)  # an unknown opponent fails before any output exists
     if opp is None and eval_episodes > 0:
         raise CgfsimError(
             f"dataset {ds.ref} names no doctrine opponent ({b.get('opponent')}); pass one to "

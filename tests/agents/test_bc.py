@@ -165,6 +165,35 @@ def test_dagger_beats_bc_at_the_same_label_budget(root: Path, tmp_path: Path) ->
     assert np.mean(bcs) < 0.8 and np.mean(dgs) >= np.mean(bcs) + 0.15, (bcs, dgs)
 
 
+def test_bc_budgets_train_nested_prefixes(root: Path, tmp_path: Path) -> None:
+    record_demos("duel", episodes=40, dataset_id="cgfsim/budget-v0", progress=False)
+    hp = {"epochs": 2, "hidden": [8]}
+    r = train_bc(
+        "cgfsim/budget-v0",
+        out_dir=tmp_path / "b",
+        hparams=hp,
+        eval_at=[300, 100],
+        eval_episodes=10,
+        progress=False,
+        verbose=False,
+        tensorboard=False,
+    )
+    steps = [row["demo_steps"] for row in r["curve"]]
+    assert len(steps) == 2 and steps[0] <= 100 < steps[1] == r["demo_steps"] <= 300
+    assert (tmp_path / "b" / "demo-100" / "best" / "policy.pt").is_file()
+    assert (tmp_path / "b" / "best" / "policy.pt").is_file()
+    with pytest.raises(CgfsimError, match="unknown player .nobody."):
+        train_bc(
+            "cgfsim/budget-v0",
+            opponent="nobody",
+            eval_episodes=5,
+            out_dir=tmp_path / "x",
+            progress=False,
+            verbose=False,
+        )
+    assert not (tmp_path / "x").exists()
+
+
 def _bc_checkpoint(tmp_path: Path, core: str, layer_norm: bool = False) -> Path:
     from cgfsim.envs.batched import BatchedCommanderEnv
 

@@ -135,6 +135,36 @@ def test_splits_never_share_an_episode_or_a_world(root: Path) -> None:
     assert verify_dataset("cgfsim/s-v0", sample=6, progress=False)["match"]
 
 
+def test_checkpoint_demonstrator_and_grid_observations(root: Path, tmp_path: Path) -> None:
+    """A network demonstrator travels with its dataset; large observations are compressed."""
+    from cgfsim.agents.checkpoints import save_checkpoint
+    from cgfsim.agents.networks import PolicySpec, build_policy
+    from cgfsim.envs.batched import BatchedCommanderEnv
+
+    env = BatchedCommanderEnv("duel", 1, obs="grid")
+    spec = PolicySpec.from_spaces(
+        env.observation_space,
+        env.action_space,
+        "grid",
+        hidden=(16,),
+        features_dim=16,
+        cnn_channels=(4, 4),
+    )
+    ck = save_checkpoint(tmp_path / "net", build_policy(spec, seed=1), spec, {"algo": "ppo"})
+    info = record_demos(
+        "duel", ck, "assault", episodes=6, obs="grid", dataset_id="cgfsim/net-v0", progress=False
+    )
+    d = info["demonstrator"]
+    assert d["kind"] == "checkpoint" and len(d["weights_sha256"]) == 64
+    assert (root / "cgfsim" / "net-v0" / "demonstrator" / "policy.pt").is_file()
+    with h5py.File(_h5(root, "cgfsim/net-v0")) as f:
+        assert f["episode_0/observations"].compression == "gzip"
+        assert f["episode_0/observations"].shape[1:] == (18, 8, 8)
+    assert verify_dataset("cgfsim/net-v0", sample=6, progress=False)["match"]
+    with pytest.raises(CgfsimError, match="grid observations, not vector"):
+        record_demos("duel", ck, episodes=2, dataset_id="cgfsim/net2-v0", progress=False)
+
+
 def test_relative_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Minari sizes datasets by joining paths: a relative root must still work."""
     monkeypatch.chdir(tmp_path)
