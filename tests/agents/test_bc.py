@@ -182,7 +182,7 @@ def test_bc_budgets_train_nested_prefixes(root: Path, tmp_path: Path) -> None:
     assert len(steps) == 2 and steps[0] <= 100 < steps[1] == r["demo_steps"] <= 300
     assert (tmp_path / "b" / "demo-100" / "best" / "policy.pt").is_file()
     assert (tmp_path / "b" / "best" / "policy.pt").is_file()
-    with pytest.raises(CgfsimError, match="unknown player .nobody."):
+    with pytest.raises(CgfsimError, match="unknown player"):
         train_bc(
             "cgfsim/budget-v0",
             opponent="nobody",

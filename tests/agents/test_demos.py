@@ -165,6 +165,22 @@ def test_checkpoint_demonstrator_and_grid_observations(root: Path, tmp_path: Pat
         record_demos("duel", ck, episodes=2, dataset_id="cgfsim/net2-v0", progress=False)
 
 
+def test_scenario_file_travels_as_text(root: Path, tmp_path: Path) -> None:
+    """A scenario file the reader does not have: the env spec carries its text."""
+    from cgfsim.sim.scenario import builtin_dir
+
+    text = (builtin_dir() / "duel.toml").read_text().replace('name = "Duel"', 'name = "MyDuel"')
+    f = tmp_path / "mine.toml"
+    f.write_text(text)
+    record_demos(f, episodes=2, dataset_id="cgfsim/mine-v0", progress=False)
+    f.unlink()
+    ds = minari.load_dataset("cgfsim/mine-v0")
+    assert ds.env_spec.id == "cgfsim/Scenario-v0" and ds.env_spec.kwargs["scenario"] == text
+    env = ds.recover_environment()
+    obs, _ = env.reset(seed=int(next(iter(ds.storage.get_episode_metadata([0])))["seed"]))
+    np.testing.assert_array_equal(obs, ds[0].observations[0])
+
+
 def test_relative_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Minari sizes datasets by joining paths: a relative root must still work."""
     monkeypatch.chdir(tmp_path)
