@@ -95,7 +95,10 @@ def main(argv: list[str] | None = None) -> int:
             )
             if learner.startswith("bc-"):
                 core = learner.split("-")[1]
-                hp = {**HP, "batch_size": 64 if core == "mlp" else 8}
+                hp = {
+                    **HP,
+                    "batch_size": 64 if core == "mlp" else 4,
+                }  # ~64-80 transitions either way
                 r = train_bc(
                     "cgfsim/imitation-v0", policy=core, hparams=hp, max_demo_steps=budget, **common
                 )
