@@ -25,9 +25,10 @@ The run folder holds ``config.json``, ``history.csv/json/png``, ``tb/``,
 
 from __future__ import annotations
 
+import copy
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +41,7 @@ from cgfsim.agents.demos import DEMONSTRATOR_DIR, Demo, load_split
 from cgfsim.agents.networks import CgfPolicy, build_policy
 from cgfsim.agents.runs import (
     CurveRow,
+    DataAccount,
     append_curve_row,
     make_run_dir,
     run_config,
@@ -139,6 +141,12 @@ def evaluate_in_env(
     return evaluate(player, sc, opponent, episodes, side=side, seed=seed).to_dict()
 
 
+def _snapshot(net: CgfPolicy) -> Callable[[], CgfPolicy]:
+    """A function returning an eval-mode copy of ``net`` as it is now."""
+    frozen = copy.deepcopy(net).eval()
+    return lambda: copy.deepcopy(frozen)
+
+
 def train_bc(
     dataset: str | Path | DemoDataset,
     policy: str = "mlp",
@@ -156,11 +164,14 @@ def train_bc(
     progress: bool = True,
     tensorboard: bool = True,
     verbose: bool = True,
+    budget_hook: Callable[[DataAccount, Callable[[], CgfPolicy]], None] | None = None,
 ) -> dict[str, Any]:
     """Behaviour-clone a dataset's demonstrator into a ``policy`` network; returns the result.
 
     ``obs`` and ``scenario``, when given, must be the dataset's (else a :class:`DatasetError`
-    names the mismatch). ``opponent`` defaults to the demonstrator's (a doctrine). The
+    names the mismatch). ``budget_hook(account, make_policy)`` (the lab's) is offered
+    the trained policy once per budget: an epoch adds no data, a budget does.
+    ``opponent`` defaults to the demonstrator's (a doctrine). The
     in-env win rate is measured over ``eval_episodes`` episodes on ``test``-split worlds
     of ``seed`` (or worlds seeded ``eval_seed``). ``max_demo_steps`` caps the
     demonstrations used; ``eval_at`` lists several budgets (one fresh network each).
@@ -257,6 +268,10 @@ def train_bc(
 
             fitted = S.fit(net, train, val, hp, seed, say_fn(verbose, bar), on_epoch)
             train_s += fitted.wall_s
+            if budget_hook is not None:
+                steps = n_steps(train) + n_steps(val)
+                account = DataAccount(env_steps=0, demo_steps=steps, wall_s=train_s)
+                budget_hook(account, _snapshot(net))
             S.write_history(sub, fitted, f"{approach} on {ds.dataset_id}")
             t0 = time.perf_counter()
             test_loss, test_acc, decisions = S.evaluate_loss(net, test)

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -31,12 +31,13 @@ import torch
 
 from cgfsim.agents import demo_collect as DC
 from cgfsim.agents import supervised as S
-from cgfsim.agents.bc import eval_scenario, evaluate_in_env, n_steps, say_fn
+from cgfsim.agents.bc import _snapshot, eval_scenario, evaluate_in_env, n_steps, say_fn
 from cgfsim.agents.checkpoints import save_checkpoint
 from cgfsim.agents.demos import Demo, load_split
 from cgfsim.agents.networks import CgfPolicy, build_policy
 from cgfsim.agents.runs import (
     CurveRow,
+    DataAccount,
     append_curve_row,
     make_run_dir,
     run_config,
@@ -119,6 +120,7 @@ def train_dagger(
     progress: bool = True,
     tensorboard: bool = True,
     verbose: bool = True,
+    budget_hook: Callable[[DataAccount, Callable[[], CgfPolicy]], None] | None = None,
 ) -> dict[str, Any]:
     """DAgger with doctrine ``expert`` against ``opponent`` for a budget of ``labels`` labels.
 
@@ -127,7 +129,8 @@ def train_dagger(
     steps, its first labels as demonstrations). ``dataset`` (optional) seeds the
     aggregate with its train/validation splits. Returns the result dict of ``train_bc``
     (``demo_steps`` = expert labels, ``env_steps`` = rollout ticks) plus ``iterations``
-    (per-round rows).
+    (per-round rows). ``budget_hook(account, make_policy)`` (the lab's) is offered the
+    policy after every iteration.
     """
     from cgfsim.agents.demos import _doctrine, _side
     from cgfsim.agents.evaluation import _doctrine_act, _network_act
@@ -250,6 +253,9 @@ def train_dagger(
                 net = build_policy(spec, seed=seed + it)
             fitted = S.fit(net, train_agg, val_agg, hp, seed + it, say_fn(verbose, bar))
             train_s += time.perf_counter() - t0
+            if budget_hook is not None:
+                account = DataAccount(env_steps, demo_labels + recording, train_s)
+                budget_hook(account, _snapshot(net))
             for r in fitted.history:
                 history.append({"iteration": it, **r})
             if writer is not None:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -15,6 +17,7 @@ from cgfsim.agents.dagger import train_dagger
 from cgfsim.agents.demos import record_demos
 from cgfsim.agents.export import export_sb3, load_into_sb3
 from cgfsim.agents.networks import PolicySpec, build_policy
+from cgfsim.agents.runs import DataAccount
 from cgfsim.cli import main
 from cgfsim.sim.errors import CgfsimError
 
@@ -168,6 +171,11 @@ def test_dagger_beats_bc_at_the_same_label_budget(root: Path, tmp_path: Path) ->
 def test_bc_budgets_train_nested_prefixes(root: Path, tmp_path: Path) -> None:
     record_demos("duel", episodes=40, dataset_id="cgfsim/budget-v0", progress=False)
     hp = {"epochs": 2, "hidden": [8]}
+    offers: list[tuple[int, int, Any]] = []
+
+    def hook(account: DataAccount, make_policy: Callable[[], Any]) -> None:
+        offers.append((account.demo_steps, account.env_steps, make_policy()))
+
     r = train_bc(
         "cgfsim/budget-v0",
         out_dir=tmp_path / "b",
@@ -177,9 +185,12 @@ def test_bc_budgets_train_nested_prefixes(root: Path, tmp_path: Path) -> None:
         progress=False,
         verbose=False,
         tensorboard=False,
+        budget_hook=hook,
     )
     steps = [row["demo_steps"] for row in r["curve"]]
     assert len(steps) == 2 and steps[0] <= 100 < steps[1] == r["demo_steps"] <= 300
+    assert [(d, e) for d, e, _ in offers] == [(steps[0], 0), (steps[1], 0)]
+    assert not offers[-1][2].training
     assert (tmp_path / "b" / "demo-100" / "best" / "policy.pt").is_file()
     assert (tmp_path / "b" / "best" / "policy.pt").is_file()
     with pytest.raises(CgfsimError, match="unknown player"):
@@ -192,6 +203,24 @@ def test_bc_budgets_train_nested_prefixes(root: Path, tmp_path: Path) -> None:
             verbose=False,
         )
     assert not (tmp_path / "x").exists()
+
+
+def test_dagger_offers_every_iteration(tmp_path: Path) -> None:
+    offers: list[DataAccount] = []
+    r = train_dagger(
+        "duel",
+        labels=60,
+        out_dir=tmp_path / "d",
+        eval_episodes=0,
+        hparams={"iterations": 2, "epochs": 2, "hidden": [8]},
+        progress=False,
+        verbose=False,
+        tensorboard=False,
+        budget_hook=lambda account, make: offers.append(account),
+    )
+    assert [a.demo_steps for a in offers] == [30, 60] and r["demo_steps"] == 60
+    assert 30 <= offers[0].env_steps < offers[1].env_steps == r["env_steps"]
+    assert r["win_rate"] is None and r["curve"] == []
 
 
 def _bc_checkpoint(tmp_path: Path, core: str, layer_norm: bool = False) -> Path:
