@@ -1,4 +1,4 @@
-"""Agents: torch policies, learners (RL, GA, BC), checkpoints, run folders, evaluation.
+"""Agents: torch policies, learners (RL, GA, BC, DAgger), demonstrations, checkpoints, evaluation.
 
 Submodules are imported lazily so ``import cgfsim.agents`` (or a submodule
 that needs no torch, such as :mod:`cgfsim.agents.runs`) does not pull in
@@ -19,6 +19,9 @@ _LAZY = {
     "check_compatible": "cgfsim.agents.checkpoints",
     "export_sb3": "cgfsim.agents.export",
     "train_rl": "cgfsim.agents.rl",
+    "train_bc": "cgfsim.agents.bc",
+    "train_dagger": "cgfsim.agents.dagger",
+    "record_demos": "cgfsim.agents.demos",
     "make_run_dir": "cgfsim.agents.runs",
     "DataAccount": "cgfsim.agents.runs",
     "CurveRow": "cgfsim.agents.runs",

@@ -116,3 +116,80 @@ def export_sb3(model: Any) -> tuple[CgfPolicy, PolicySpec]:
         dst.load_state_dict({k: v.detach().cpu().clone() for k, v in src.state_dict().items()})
     policy.eval()
     return policy, spec
+
+
+#: Architecture fields of a PolicySpec and the SB3 hyperparameter that builds each.
+ARCH_KEYS = (
+    "hidden",
+    "activation",
+    "features_dim",
+    "lstm_hidden",
+    "cnn_channels",
+    "embed_dim",
+    "attn_heads",
+    "attn_layers",
+)
+
+
+def init_hparams(spec: PolicySpec, hparams: dict[str, Any] | None) -> dict[str, Any]:
+    """``hparams`` with the architecture of ``spec``, so SB3 builds a network it fits into.
+
+    An explicit, different architecture value in ``hparams`` is an error (the weights
+    could not be copied); SB3 has no LayerNorm in its policy net, so a layer-norm
+    policy cannot start an RL run. Dropout is identity at inference and is dropped.
+    """
+    if spec.layer_norm:
+        raise CgfsimError(
+            "cannot start RL from a layer_norm policy: SB3's policy network has no LayerNorm "
+            "(train the BC policy with layer_norm=false)"
+        )
+    out = dict(hparams or {})
+    d = spec.to_dict()
+    for k in ARCH_KEYS:
+        want = d[k]
+        if k in out:
+            given = list(out[k]) if isinstance(out[k], list | tuple) else out[k]
+            if given != want:
+                raise CgfsimError(
+                    f"hyperparameter {k}={out[k]!r} conflicts with the initial policy's "
+                    f"{k}={want!r}; drop it or use the same value"
+                )
+        out[k] = want
+    return out
+
+
+def load_into_sb3(model: Any, policy: CgfPolicy) -> None:
+    """Copy a CgfPolicy's actor into an SB3 model: the inverse of :func:`export_sb3`.
+
+    The critic (value net, critic LSTM) keeps its fresh initialisation. Raises
+    :class:`CgfsimError` when the SB3 actor's layout differs from the policy's.
+    """
+    target = sb3_spec(model)
+    src = policy.spec
+    same = {
+        k: getattr(src, k) == getattr(target, k)
+        for k in ("obs_mode", "obs_shape", "n_units", "n_actions", "core", "hidden", "activation")
+    }
+    if not all(same.values()):
+        bad = [k for k, ok in same.items() if not ok]
+        raise CgfsimError(
+            f"the initial policy does not fit the SB3 model ({', '.join(bad)} differ: "
+            f"{[getattr(src, k) for k in bad]} vs {[getattr(target, k) for k in bad]})"
+        )
+    sb3 = model.policy
+    pi = [m for m in policy.pi if isinstance(m, nn.Linear)]
+    sb3_pi = [m for m in sb3.mlp_extractor.policy_net if isinstance(m, nn.Linear)]
+    pairs: list[tuple[nn.Module, nn.Module]] = [
+        *zip(sb3_pi, pi, strict=True),
+        (sb3.action_net, policy.action_net),
+    ]
+    if src.obs_mode != "vector":
+        pairs.append((sb3.pi_features_extractor.encoder, policy.encoder))
+    if policy.lstm is not None:
+        pairs.append((sb3.lstm_actor, policy.lstm))
+    device = next(sb3.parameters()).device
+    with torch.no_grad():
+        for dst, s in pairs:
+            dst.load_state_dict(
+                {k: v.detach().to(device).clone() for k, v in s.state_dict().items()}
+            )

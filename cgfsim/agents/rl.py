@@ -39,7 +39,7 @@ from sb3_contrib.common.recurrent.policies import RecurrentActorCriticPolicy
 
 from cgfsim.agents.checkpoints import save_checkpoint
 from cgfsim.agents.encoders import EntityExtractor, GridExtractor
-from cgfsim.agents.export import export_sb3
+from cgfsim.agents.export import export_sb3, init_hparams, load_into_sb3
 from cgfsim.agents.networks import ACTIVATIONS, OBS_MODES, CgfPolicy
 from cgfsim.agents.rl_callbacks import TrainCallback, eval_budgets
 from cgfsim.agents.runs import BudgetHook, make_run_dir, read_json, run_config, write_json
@@ -312,6 +312,7 @@ def train_rl(
     eval_seed: int | None = None,
     resume: str | Path | None = None,
     budget_hook: BudgetHook | None = None,
+    init_from: str | Path | None = None,
 ) -> dict[str, Any]:
     """Train an SB3 learner for ``steps`` env steps into the run folder ``out_dir``.
 
@@ -328,6 +329,9 @@ def train_rl(
     skips evaluation. ``resume`` continues from an ``sb3_model.zip`` (a pickle:
     trusted files only). ``budget_hook`` (the lab's) is offered the policy after
     every update (see :class:`~cgfsim.agents.rl_callbacks.TrainCallback`).
+    ``init_from`` starts from a cgfsim checkpoint's actor (e.g. behaviour-cloned
+    weights; the network takes its architecture, the critic starts fresh); its
+    ``demo_steps`` are reported beside the run's own env steps.
 
     Returns ``{"policy_dir", "final_dir", "run_dir", "env_steps", "wall_s",
     "curve", "best_win_rate", "steps_per_s", ...}``; ``policy_dir`` is the
@@ -340,6 +344,10 @@ def train_rl(
 
     a = resolve_algo(algo, policy)
     sc = get_scenario(scenario)  # bad input raises ScenarioError, a CgfsimError
+    init = None
+    if init_from is not None:
+        init = _initial_policy(init_from, a, obs, resume)
+        hparams = init_hparams(init[0].spec, hparams)
     hp = resolve_hparams(a, sc.name, hparams)
     env_kw, policy_kwargs, algo_kw, run_kw = split_hparams(a, hp, obs)
     steps = int(steps)
@@ -381,6 +389,11 @@ def train_rl(
             if a == "recurrent_ppo" and bool(hp.get("lstm_ortho_init", True)):
                 init_lstm(model)
             model.get_env().seed(key_base("train", seed))  # world i: train key i of this seed
+            if init is not None:
+                from cgfsim.agents.checkpoints import check_compatible
+
+                check_compatible(init[0].spec, venv, where=f"--init-from {init_from}")
+                load_into_sb3(model, init[0])
         model.set_logger(make_logger(run_dir, tensorboard))
         evaluate = (
             _default_evaluator(
@@ -398,6 +411,9 @@ def train_rl(
         meta = {k: config[k] for k in ("algo", "scenario", "opponent", "obs", "side", "seed")}
         meta["masked"] = a == "maskable_ppo"  # evaluation applies action masks then
         meta["training"] = hp
+        init_demo = int(init[1].get("demo_steps", 0)) if init is not None else 0
+        if init is not None:
+            meta.update(init_from=str(init_from), demo_steps=init_demo)
         start = int(model.num_timesteps) if resume is not None else 0
         cb = TrainCallback(
             run_dir,
@@ -410,6 +426,7 @@ def train_rl(
             progress=progress,
             start_steps=start,
             budget_hook=budget_hook,
+            demo_steps=init_demo,
         )
         t0 = time.perf_counter()
         model.learn(steps, callback=cb, reset_num_timesteps=resume is None)
@@ -431,7 +448,7 @@ def train_rl(
         "final_dir": str(final_dir),
         "sb3_zip": str(run_dir / "sb3_model.zip"),
         "env_steps": env_steps,
-        "demo_steps": 0,
+        "demo_steps": init_demo,
         "wall_s": round(cb.train_wall_s, 3),
         "eval_s": round(cb.eval_s, 3),
         "total_s": round(total_s, 3),
@@ -440,8 +457,37 @@ def train_rl(
         "best_env_steps": cb.best_steps if cb.curve else None,
         "curve": cb.curve,
     }
+    if init is not None:
+        result.update(
+            init_from=str(init_from),
+            prior_env_steps=int(init[1].get("env_steps", 0)),
+            recording_env_steps=int(init[1].get("recording_env_steps", 0)),
+        )
     write_json(run_dir / "result.json", result)
     return result
+
+
+def _initial_policy(
+    path: str | Path, algo: str, obs: str, resume: str | Path | None
+) -> tuple[CgfPolicy, dict[str, Any]]:
+    """The checkpoint an RL run starts from, checked against the run (one-line errors)."""
+    from cgfsim.agents.checkpoints import load_checkpoint
+
+    if resume is not None:
+        raise CgfsimError("give either init_from (--init-from) or resume, not both")
+    policy, spec, meta = load_checkpoint(path)
+    if spec.obs_mode != obs:
+        raise CgfsimError(
+            f"--init-from {path}: trained on {spec.obs_mode} observations, not {obs} "
+            f"(use --obs {spec.obs_mode})"
+        )
+    want = "lstm" if algo == "recurrent_ppo" else "mlp"
+    if spec.core != want:
+        raise CgfsimError(
+            f"--init-from {path}: a {spec.core} policy cannot start {algo} (a {want} learner); "
+            + ("use --algo rppo --policy lstm" if spec.core == "lstm" else "use --policy mlp")
+        )
+    return policy, meta
 
 
 def load_result(run_dir: str | Path) -> dict[str, Any]:

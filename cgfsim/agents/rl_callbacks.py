@@ -76,6 +76,7 @@ class TrainCallback(BaseCallback):
         progress: bool = True,
         start_steps: int = 0,
         budget_hook: BudgetHook | None = None,
+        demo_steps: int = 0,
     ) -> None:
         super().__init__(verbose=0)
         self.run_dir = run_dir
@@ -88,6 +89,7 @@ class TrainCallback(BaseCallback):
         self.show_progress = progress and sys.stderr.isatty()
         self.start_steps = start_steps
         self.budget_hook = budget_hook
+        self.demo_steps = demo_steps  # demonstrations behind an initial (cloned) policy
         self.curve: list[dict[str, Any]] = []
         self.best_win_rate = -1.0
         self.best_steps = 0
@@ -163,6 +165,7 @@ class TrainCallback(BaseCallback):
             lo,
             hi,
             round(self.train_wall_s, 3),
+            self.demo_steps,
         )
         append_curve_row(self.run_dir, row)
         self.curve.append(asdict(row))

@@ -16,7 +16,8 @@ from typing import Any
 
 from cgfsim.sim.errors import CgfsimError
 
-ALGOS = ("ppo", "a2c", "rppo", "maskppo", "ga", "cmaes")
+ALGOS = ("ppo", "a2c", "rppo", "maskppo", "ga", "cmaes", "bc", "dagger")
+RL_ALGOS = ("ppo", "a2c", "rppo", "maskppo")
 OBS = ("vector", "grid", "entities")
 POLICIES = ("mlp", "lstm")
 
@@ -56,6 +57,8 @@ def check_combo(algo: str, obs: str, policy: str) -> str:
         if obs != "vector":
             raise CgfsimError(f"--algo {a} supports --obs vector only (got {obs})")
         return a
+    if a in ("bc", "dagger"):
+        return a
     if policy == "lstm" and a in ("a2c", "maskppo"):
         raise CgfsimError(f"--algo {a} has no lstm policy; use --algo rppo (or ppo) with lstm")
     if a == "rppo" and policy != "lstm":
@@ -68,6 +71,16 @@ def check_combo(algo: str, obs: str, policy: str) -> str:
 
 def _check_hparams(algo: str, policy: str, obs: str, scenario: str, hp: dict[str, Any]) -> None:
     """Fail on unknown hyperparameters now, not after the run folder exists."""
+    if algo in ("bc", "dagger"):
+        from cgfsim.agents import supervised
+
+        extra: dict[str, Any] | None = None
+        if algo == "dagger":
+            from cgfsim.agents.dagger import EXTRA
+
+            extra = EXTRA
+        supervised.resolve_hparams(hp, policy, extra)
+        return
     if algo in ("ga", "cmaes"):
         from cgfsim.agents.ga import resolve_hparams
 
@@ -79,8 +92,27 @@ def _check_hparams(algo: str, policy: str, obs: str, scenario: str, hp: dict[str
     rl.split_hparams(a, rl.resolve_hparams(a, scenario, hp), obs)
 
 
+def _check_flags(algo: str, args: argparse.Namespace) -> None:
+    """Flags that belong to other learners are an error, not silently ignored."""
+    if args.dataset is not None and algo not in ("bc", "dagger"):
+        raise CgfsimError(f"--dataset is for --algo bc or dagger, not {algo}")
+    if algo == "bc" and args.dataset is None:
+        raise CgfsimError("--algo bc needs --dataset (a Minari dataset id or folder)")
+    if args.init_from is not None and algo not in RL_ALGOS:
+        raise CgfsimError(
+            f"--init-from starts an RL run (--algo {', '.join(RL_ALGOS)}), not {algo}"
+        )
+    if args.demo_steps is not None and algo not in ("bc", "dagger"):
+        raise CgfsimError(f"--demo-steps is for --algo bc or dagger, not {algo}")
+    if args.demo_steps is not None and args.demo_steps < 1:
+        raise CgfsimError(f"--demo-steps must be >= 1, got {args.demo_steps}")
+    if args.expert is not None and algo != "dagger":
+        raise CgfsimError("--expert is for --algo dagger")
+
+
 def cmd_train(args: argparse.Namespace) -> int:
-    algo = check_combo(args.algo, args.obs, args.policy)
+    algo = check_combo(args.algo, args.obs or "vector", args.policy)
+    _check_flags(algo, args)
     if args.steps < 1:
         raise CgfsimError(f"--steps must be >= 1, got {args.steps}")
     if args.test_episodes < 0 or args.eval_episodes < 0:
@@ -88,53 +120,109 @@ def cmd_train(args: argparse.Namespace) -> int:
     from cgfsim.agents.runs import make_run_dir
     from cgfsim.sim.scenario import load_scenario
 
-    sc = load_scenario(args.scenario)  # a bad scenario fails before a run folder is made
+    ds = None
+    if algo == "bc" or (algo == "dagger" and args.dataset is not None):
+        from cgfsim.agents.bc import check_scenario, dataset_scenario
+        from cgfsim.agents.demo_store import DatasetError, open_dataset
+
+        ds = open_dataset(args.dataset, args.root)  # a bad dataset fails before any output
+        if args.obs is not None and args.obs != ds.meta["obs"]:
+            raise DatasetError(
+                f"dataset {args.dataset} holds {ds.meta['obs']} observations, not --obs {args.obs}"
+            )
+        if args.scenario is not None:
+            check_scenario(ds, args.scenario)
+        sc = dataset_scenario(ds)
+    else:
+        sc = load_scenario(args.scenario or "duel")  # a bad scenario fails before a run folder
+    obs = args.obs or (ds.meta["obs"] if ds is not None else "vector")
     hp = parse_sets(args.set)
     if args.threads is not None:
         hp["torch_threads"] = args.threads
     _set_threads(hp.get("torch_threads", 1))
-    _check_hparams(algo, args.policy, args.obs, sc.name, hp)  # before a run folder is made
+    _check_hparams(algo, args.policy, obs, sc.name, hp)  # before a run folder is made
+    if args.init_from is not None:
+        from cgfsim.agents.rl import _initial_policy, resolve_algo
+
+        _initial_policy(args.init_from, resolve_algo(algo, args.policy), obs, None)
     if args.out:
         out = Path(args.out)
         if out.exists() and any(out.iterdir()):
             raise CgfsimError(f"--out {out} exists and is not empty; choose a new folder")
     else:
-        tag = f"{algo}-{args.policy}-{args.obs}-{sc.name}-s{args.seed}"
+        tag = f"{algo}-{args.policy}-{obs}-{sc.name}-s{args.seed}"
         out = make_run_dir("runs", "train", tag)
     common: dict[str, Any] = dict(
-        scenario=args.scenario,
-        opponent=args.opponent,
-        obs=args.obs,
+        obs=obs,
         policy=args.policy,
-        steps=args.steps,
         seed=args.seed,
         out_dir=out,
-        side=args.side,
         hparams=hp,
         eval_episodes=args.eval_episodes,
         progress=not args.quiet,
     )
-    if algo in ("ga", "cmaes"):
-        from cgfsim.agents.ga import train_ga
+    if algo == "bc":
+        from cgfsim.agents.bc import train_bc
 
-        res = train_ga(method=algo, **common)
+        assert ds is not None
+        res = train_bc(
+            ds,
+            opponent=args.opponent,
+            max_demo_steps=args.demo_steps,
+            verbose=not args.quiet,
+            **common,
+        )
+    elif algo == "dagger":
+        from cgfsim.agents.dagger import train_dagger
+
+        res = train_dagger(
+            sc if ds is None else args.dataset,
+            expert=args.expert or "assault",
+            opponent=args.opponent or "random",
+            labels=args.demo_steps or 20_000,
+            side=args.side,
+            dataset=ds,
+            verbose=not args.quiet,
+            **common,
+        )
     else:
-        from cgfsim.agents.rl import train_rl
+        common.update(
+            scenario=args.scenario or "duel",
+            opponent=args.opponent or "random",
+            steps=args.steps,
+            side=args.side,
+        )
+        if algo in ("ga", "cmaes"):
+            from cgfsim.agents.ga import train_ga
 
-        res = train_rl(algo, **common)
-    print(
-        f"trained {res.get('approach', algo)} on {sc.name} vs {args.opponent}: "
-        f"{res['env_steps']} env steps in {res['wall_s']:.1f} s"
-    )
-    best = res.get("best_win_rate")
-    if best is not None and args.test_episodes > 0:
-        _report_test(res, args, sc)
+            res = train_ga(method=algo, **common)
+        else:
+            from cgfsim.agents.rl import train_rl
+
+            res = train_rl(algo, init_from=args.init_from, **common)
+    data = f"{res['env_steps']} env steps"
+    if res.get("demo_steps"):
+        data = f"{res['demo_steps']} demonstration steps, " + data
+    print(f"trained {res.get('approach', algo)} on {sc.name}: {data} in {res['wall_s']:.1f} s")
+    if res.get("test_accuracy") is not None:  # BC: its own test split and test worlds
+        dw = res.get("demonstrator_test_win_rate")
+        win = res.get("best_win_rate")
+        print(
+            f"test split: loss {res['test_loss']:.4f}, accuracy {res['test_accuracy']:.4f}"
+            + ("" if win is None else f"; win rate on test worlds {win:.1%}")
+            + ("" if dw is None else f" (the demonstrator's on the same worlds {dw:.1%})")
+            + f"; demonstrator over its recording {res['demonstrator_win_rate']:.1%}"
+        )
+    elif algo == "dagger" and res.get("best_win_rate") is not None:
+        print(f"win rate on test worlds after the last iteration {res['best_win_rate']:.1%}")
+    elif res.get("best_win_rate") is not None and args.test_episodes > 0:
+        _report_test(res, args, sc, common["opponent"])
     print(f"run folder: {res['run_dir']}")
     print(f"policy: {res['policy_dir']}")
     return 0
 
 
-def _report_test(res: dict[str, Any], args: argparse.Namespace, sc: Any) -> None:
+def _report_test(res: dict[str, Any], args: argparse.Namespace, sc: Any, opponent: str) -> None:
     """The selected checkpoint's figure on fresh test worlds (the one to quote).
 
     The ``best`` checkpoint was chosen as the maximum of several noisy
@@ -148,7 +236,7 @@ def _report_test(res: dict[str, Any], args: argparse.Namespace, sc: Any) -> None
     r = evaluate(
         res["policy_dir"],
         sc,
-        args.opponent,
+        opponent,
         args.test_episodes,
         side=args.side,
         seed=key_base("test", args.seed),
@@ -270,16 +358,27 @@ def register(sub: Any) -> None:
     """Add ``train``, ``evaluate`` and ``tournament`` to the ``cgfsim`` sub-command parser."""
     s = sub.add_parser(
         "train",
-        help="train an agent (RL or GA) into a run folder",
+        help="train an agent (RL, GA, BC or DAgger) into a run folder",
         description="Train with PPO, A2C, RecurrentPPO (rppo), MaskablePPO (maskppo), a "
-        "DEAP GA or CMA-ES. Writes config.json, curve.csv, logs (TensorBoard), checkpoints "
-        "(best/, final/) and result.json into the run folder.",
+        "DEAP GA or CMA-ES, behaviour cloning (bc) on a demonstration dataset, or DAgger "
+        "with a doctrine expert. Writes config.json, curve.csv, logs (TensorBoard), "
+        "checkpoints (best/, final/) and result.json into the run folder.",
     )
     s.add_argument("--algo", required=True, help=f"one of {', '.join(ALGOS)}")
-    s.add_argument("--obs", default="vector", help="vector | grid | entities (default vector)")
+    s.add_argument(
+        "--obs", default=None, help="vector | grid | entities (default vector; bc: the dataset's)"
+    )
     s.add_argument("--policy", default="mlp", help="mlp | lstm (default mlp)")
-    s.add_argument("--scenario", default="duel", help="built-in name or TOML path")
-    s.add_argument("--opponent", default="random", help="doctrine of the other side")
+    s.add_argument(
+        "--scenario",
+        default=None,
+        help="built-in name or TOML path (default duel; bc: the dataset's, checked when given)",
+    )
+    s.add_argument(
+        "--opponent",
+        default=None,
+        help="doctrine of the other side (default random; bc: the dataset's)",
+    )
     s.add_argument("--steps", type=int, default=100_000, help="env steps of training data")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--out", help="run folder (default runs/train/<timestamp>-<tag>)")
@@ -304,7 +403,23 @@ def register(sub: Any) -> None:
         help="greedy episodes on test worlds for the selected checkpoint after training (0: none)",
     )
     s.add_argument("--threads", type=int, default=None, help="torch threads (default 1)")
-    s.add_argument("--quiet", action="store_true", help="no progress bar")
+    s.add_argument("--dataset", help="bc / dagger: demonstration dataset (Minari id or folder)")
+    s.add_argument("--root", help="Minari datasets folder for --dataset ids")
+    s.add_argument(
+        "--demo-steps",
+        type=int,
+        default=None,
+        help="bc: use at most this many demonstration steps; dagger: the label budget "
+        "(default 20000)",
+    )
+    s.add_argument("--expert", default=None, help="dagger: the doctrine queried for labels")
+    s.add_argument(
+        "--init-from",
+        default=None,
+        metavar="CHECKPOINT",
+        help="RL: start from this checkpoint's actor (e.g. a BC policy)",
+    )
+    s.add_argument("--quiet", action="store_true", help="no progress bar, no epoch lines")
     s.set_defaults(func=cmd_train)
 
     s = sub.add_parser(

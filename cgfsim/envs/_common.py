@@ -13,7 +13,7 @@ import numpy as np
 
 from cgfsim.sim.doctrines import ALIASES, DOCTRINES, get_doctrine
 from cgfsim.sim.errors import ScenarioError
-from cgfsim.sim.scenario import Scenario, load_scenario, resolve
+from cgfsim.sim.scenario import Scenario, load_scenario, load_scenario_text, resolve
 
 if TYPE_CHECKING:
     from cgfsim.sim.engine import Engine
@@ -35,11 +35,24 @@ def _load(path: str, mtime_ns: int) -> Scenario:
     return load_scenario(path)
 
 
+@lru_cache(maxsize=8)
+def _load_text(text: str) -> Scenario:
+    return load_scenario_text(text, "<scenario text>")
+
+
+def is_scenario_text(src: object) -> bool:
+    """A string holding a scenario's TOML itself (several lines) rather than a name or path."""
+    return isinstance(src, str) and "\n" in src and "[scenario]" in src
+
+
 def get_scenario(scenario: ScenarioLike | None, path: str | Path | None = None) -> Scenario:
-    """A scenario from a built-in name, a file path or a :class:`Scenario`, cached per file.
+    """A scenario from a built-in name, a file path, TOML text or a :class:`Scenario`, cached.
 
     Random-map scenarios build their map pool when loaded; caching keeps
     re-creating an env (as Gymnasium's checker does per render mode) cheap.
+    TOML text (``scenario=<the file's text>``) lets an env spec carry its
+    scenario by value: Minari datasets record their env that way, so
+    ``dataset.recover_environment()`` needs no file on the reader's machine.
     """
     if path is not None and scenario is not None:
         raise ScenarioError(f"give either scenario={scenario!r} or path={str(path)!r}, not both")
@@ -51,6 +64,8 @@ def get_scenario(scenario: ScenarioLike | None, path: str | Path | None = None) 
         )
     if isinstance(src, Scenario):
         return src
+    if is_scenario_text(src):
+        return _load_text(str(src))
     if isinstance(src, str):  # a built-in's [scenario] name, e.g. "RandomField"
         from cgfsim.envs.registration import builtin_ids
 
