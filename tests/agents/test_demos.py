@@ -21,6 +21,7 @@ from cgfsim.agents.demos import (
     split_dataset,
 )
 from cgfsim.cli import main
+from cgfsim.envs.observations import observation_shape
 from cgfsim.sim.errors import CgfsimError
 from cgfsim.sim.splits import describe_key
 
@@ -159,7 +160,7 @@ def test_checkpoint_demonstrator_and_grid_observations(root: Path, tmp_path: Pat
     assert (root / "cgfsim" / "net-v0" / "demonstrator" / "policy.pt").is_file()
     with h5py.File(_h5(root, "cgfsim/net-v0")) as f:
         assert f["episode_0/observations"].compression == "gzip"
-        assert f["episode_0/observations"].shape[1:] == (18, 8, 8)
+        assert f["episode_0/observations"].shape[1:] == observation_shape("duel", "grid")
     assert verify_dataset("cgfsim/net-v0", sample=6, progress=False)["match"]
     with pytest.raises(CgfsimError, match="grid observations, not vector"):
         record_demos("duel", ck, episodes=2, dataset_id="cgfsim/net2-v0", progress=False)
