@@ -17,6 +17,9 @@ Players (the evaluated ``policy`` and the ``opponent``) may be:
 - a doctrine name (``"assault"``, ``"random"``...);
 - a checkpoint folder (``policy.json`` + ``policy.pt``) or a loaded
   :class:`~cgfsim.agents.networks.CgfPolicy`;
+- a folder exported by ``cgfsim export`` (``policy.onnx`` + ``contract.json``) or a
+  loaded :class:`~cgfsim.agents.export_onnx.player.OnnxPolicy`: the network then runs
+  in ONNX Runtime, as a host simulator would run it;
 - for the policy, any callable ``(obs, state, episode_start, mask) -> actions``
   (or ``-> (actions, state)``), actions ``(B, n_units)`` in the side's
   canonical frame; for the opponent, any ``fn(engine, side) -> actions`` in
@@ -41,6 +44,7 @@ from cgfsim.sim.errors import CgfsimError
 from cgfsim.sim.metrics import rate_rows, wilson_interval
 
 if TYPE_CHECKING:
+    from cgfsim.agents.export_onnx.player import OnnxPolicy
     from cgfsim.agents.networks import CgfPolicy
     from cgfsim.envs.batched import BatchedCommanderEnv
     from cgfsim.sim.engine import Engine
@@ -293,10 +297,12 @@ def run_episodes(
 
 
 def load_player(name: str | Path) -> tuple[str, Any]:
-    """``("doctrine", name)`` or ``("policy", (CgfPolicy, spec, meta))`` for a player name.
+    """``("doctrine", name)`` or ``("policy", (network, spec, meta))`` for a player name.
 
     A doctrine name wins over a folder of the same name; anything else must be a
-    checkpoint folder, else a :class:`CgfsimError` names both possibilities.
+    checkpoint folder (network: a ``CgfPolicy``) or an exported folder with a
+    ``contract.json`` (network: an ``OnnxPolicy`` run by ONNX Runtime), else a
+    :class:`CgfsimError` names the possibilities.
     """
     from cgfsim.sim.doctrines import ALIASES, DOCTRINES
 
@@ -305,15 +311,28 @@ def load_player(name: str | Path) -> tuple[str, Any]:
         return "doctrine", ALIASES.get(s, s)
     if not Path(s).exists():
         raise CgfsimError(
-            f"unknown player {s!r}: not a doctrine ({', '.join(DOCTRINES)}) nor a checkpoint folder"
+            f"unknown player {s!r}: not a doctrine ({', '.join(DOCTRINES)}), a checkpoint "
+            "folder nor an exported folder"
         )
+    from cgfsim.agents.export_onnx.player import is_exported, load_exported
+
+    if is_exported(s):
+        return "policy", load_exported(s)
     from cgfsim.agents.checkpoints import load_checkpoint
 
     return "policy", load_checkpoint(s)
 
 
-def _network_act(policy: CgfPolicy, deterministic: bool, seed: int) -> ActFn:
-    """Wrap a CgfPolicy as an ActFn that carries its LSTM state between calls."""
+def _networks() -> tuple[type[CgfPolicy], type[OnnxPolicy]]:
+    """Classes evaluated as networks: torch's CgfPolicy and its ONNX Runtime export."""
+    from cgfsim.agents.export_onnx.player import OnnxPolicy
+    from cgfsim.agents.networks import CgfPolicy
+
+    return (CgfPolicy, OnnxPolicy)
+
+
+def _network_act(policy: CgfPolicy | OnnxPolicy, deterministic: bool, seed: int) -> ActFn:
+    """Wrap a CgfPolicy (or OnnxPolicy) as an ActFn that carries its state between calls."""
     import torch
 
     gen = None if deterministic else torch.Generator().manual_seed(int(seed))
@@ -331,7 +350,7 @@ def _network_act(policy: CgfPolicy, deterministic: bool, seed: int) -> ActFn:
 
 
 def policy_opponent(
-    policy: CgfPolicy,
+    policy: CgfPolicy | OnnxPolicy,
     deterministic: bool = True,
     masked: bool = True,
     seed: int = 0,
@@ -400,8 +419,6 @@ def _resolve_policy(
     policy: Any, deterministic: bool, seed: int, masked: bool | None
 ) -> tuple[str, Callable[[BatchedCommanderEnv], ActFn], Any, str, bool]:
     """(name, env -> act fn, spec or None, action mode, masked)."""
-    from cgfsim.agents.networks import CgfPolicy
-
     name = getattr(policy, "__name__", type(policy).__name__)
     if isinstance(policy, str | Path):
         kind, what = load_player(policy)
@@ -409,11 +426,12 @@ def _resolve_policy(
         if kind == "doctrine":
             return what, lambda env: _doctrine_act(what, env), None, "scripted", False
         policy = what[0]
-    if isinstance(policy, CgfPolicy):
+    if isinstance(policy, _networks()):
         m = _use_mask(masked)
         mode = "greedy" if deterministic else "sampled"
-        if name == "CgfPolicy":
-            name = f"{policy.spec.core}-{policy.spec.obs_mode} policy"
+        if name in ("CgfPolicy", "OnnxPolicy"):
+            onnx = "ONNX " if name == "OnnxPolicy" else ""
+            name = f"{onnx}{policy.spec.core}-{policy.spec.obs_mode} policy"
         net = policy
         return name, lambda env: _network_act(net, deterministic, seed), net.spec, mode, m
     if not callable(policy):
@@ -436,11 +454,10 @@ def _resolve_policy(
 def _resolve_opponent(
     opponent: Any, deterministic: bool, seed: int, masked: bool | None = None
 ) -> tuple[str, Any]:
-    from cgfsim.agents.networks import CgfPolicy
-
-    if opponent is None or (callable(opponent) and not isinstance(opponent, CgfPolicy)):
+    nets = _networks()
+    if opponent is None or (callable(opponent) and not isinstance(opponent, nets)):
         return getattr(opponent, "__name__", "scenario default"), opponent
-    if isinstance(opponent, CgfPolicy):
+    if isinstance(opponent, nets):
         return "policy", policy_opponent(opponent, deterministic, _use_mask(masked), seed=seed + 1)
     kind, what = load_player(opponent)
     if kind == "doctrine":

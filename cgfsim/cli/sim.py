@@ -13,12 +13,28 @@ from cgfsim.agents.runs import atomic_write_text
 from cgfsim.sim.errors import CgfsimError
 
 
-def _doctrine(name: str) -> str:
-    from cgfsim.sim.doctrines import ALIASES, DOCTRINES
+def _player(name: str, engine: Any, side: int) -> Any:
+    """A doctrine, or a checkpoint / exported folder as a frozen network ``fn(engine, side)``.
 
-    if ALIASES.get(name, name) not in DOCTRINES:
-        raise CgfsimError(f"unknown doctrine {name!r}; expected one of {', '.join(DOCTRINES)}")
-    return ALIASES.get(name, name)
+    Networks act greedily over valid actions (the evaluation mode of every learner); an
+    exported folder runs in ONNX Runtime. A network that does not fit the scenario's
+    observation or slot counts fails here, before the battle.
+    """
+    from cgfsim.sim.doctrines import ALIASES, DOCTRINES, get_doctrine
+
+    if ALIASES.get(name, name) in DOCTRINES:
+        return get_doctrine(ALIASES.get(name, name))
+    from gymnasium import spaces
+
+    from cgfsim.agents.checkpoints import check_compatible
+    from cgfsim.agents.evaluation import load_player, policy_opponent
+    from cgfsim.envs.observations import ObservationBuilder
+    from cgfsim.sim.actions import n_actions
+
+    _, (net, spec, _meta) = load_player(name)  # not a doctrine: a folder or an error
+    ob = ObservationBuilder(engine, side, spec.obs_mode)
+    check_compatible(spec, ob.space, spaces.MultiDiscrete([n_actions(ob.E)] * ob.O), where=name)
+    return policy_opponent(net, name=name)
 
 
 # ------------------------------------------------------------------ commands
@@ -74,7 +90,6 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def cmd_play(args: argparse.Namespace) -> int:
-    from cgfsim.sim.doctrines import get_doctrine
     from cgfsim.sim.engine import Engine
     from cgfsim.sim.metrics import rate_rows, summarise
     from cgfsim.sim.scenario import load_scenario
@@ -82,9 +97,9 @@ def cmd_play(args: argparse.Namespace) -> int:
     if args.episodes < 1:
         raise CgfsimError(f"--episodes must be >= 1, got {args.episodes}")
     sc = load_scenario(args.scenario)
-    blue = get_doctrine(_doctrine(args.blue or sc.doctrine_hint[0] or "assault"))
-    red = get_doctrine(_doctrine(args.red or sc.doctrine_hint[1] or "assault"))
     eng = Engine(sc, args.episodes, seed=args.seed, combat=args.combat)
+    blue = _player(args.blue or sc.doctrine_hint[0] or "assault", eng, 0)
+    red = _player(args.red or sc.doctrine_hint[1] or "assault", eng, 1)
     rec = None
     if args.replay:
         from cgfsim.sim.replay import ReplayRecorder
@@ -162,10 +177,11 @@ def register(sub: Any) -> None:
     s = sub.add_parser("show", help="print a scenario's map and forces")
     s.add_argument("scenario", help="built-in name or path to a scenario TOML file")
     s.set_defaults(func=cmd_show)
-    s = sub.add_parser("play", help="doctrine vs doctrine, N episodes in one batch, headless")
+    s = sub.add_parser("play", help="N episodes in one batch, headless, between two players")
     s.add_argument("scenario", help="built-in name or path to a scenario TOML file")
-    s.add_argument("--blue", help="blue doctrine (default: the scenario's hint)")
-    s.add_argument("--red", help="red doctrine (default: the scenario's hint)")
+    players = "doctrine, checkpoint folder or exported (ONNX) folder"
+    s.add_argument("--blue", help=f"blue {players} (default: the scenario's hint)")
+    s.add_argument("--red", help=f"red {players} (default: the scenario's hint)")
     s.add_argument("--episodes", type=int, default=100)
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--combat", choices=["stochastic", "expected"], default=None)
