@@ -264,7 +264,7 @@ def register(sub: Any) -> None:
         description="Win/draw/loss rates with Wilson 95%% intervals, mean return, exchange "
         "ratio, survival and episode length; counts the first episodes of every world.",
     )
-    s.add_argument("player", help="checkpoint folder or doctrine name")
+    s.add_argument("player", help="checkpoint folder, exported (ONNX) folder or doctrine name")
     s.add_argument("--scenario", help="built-in name or TOML path (default: the checkpoint's)")
     s.add_argument(
         "--opponent",

@@ -63,8 +63,8 @@ def test_dynamic_batch_and_optional_mask(recordings: dict[str, Recording], mode:
     one, _, _ = runner.logits(flat[:1])
     assert one.shape == (1, policy.spec.n_units, policy.spec.n_actions)
     assert np.abs(one - want.numpy()[:1]).max() <= TOL
-    a, _ = runner.act(flat[5])  # unbatched, as CgfPolicy.act takes it
-    assert (a == actions[5]).all()
+    a, _ = runner.act(flat[5:7])
+    assert (a == actions[5:7]).all()
 
 
 def test_red_side_on_asymmetric_scenario(tmp_path: Path) -> None:

@@ -266,24 +266,32 @@ def io_contract(spec: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     return inputs, outputs
 
 
-def read_contract(folder: str | Path) -> dict[str, Any]:
-    """The parsed ``contract.json`` of an exported folder; one-line :class:`ExportError`."""
-    d = Path(folder)
-    f = d / CONTRACT
+def read_tagged_json(
+    f: Path, fmt: str, version: int, error: type[CgfsimError], where: str
+) -> dict[str, Any]:
+    """A JSON file tagged ``{"format": fmt, "version": <= version}``; else one-line ``error``."""
     if not f.is_file():
-        raise ExportError(f"exported folder {d}: {CONTRACT} is missing")
+        raise error(f"{where}: {f.name} is missing")
     try:
         doc = json.loads(f.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise ExportError(f"exported folder {d}: {CONTRACT} is not valid JSON ({e})") from None
-    if not isinstance(doc, dict) or doc.get("format") != FORMAT:
-        raise ExportError(f"exported folder {d}: {CONTRACT} is not a {FORMAT} file")
-    if not isinstance(doc.get("version"), int) or doc["version"] > VERSION:
-        raise ExportError(
-            f"exported folder {d}: {CONTRACT} version {doc.get('version')!r} is not supported "
-            f"(this cgfsim reads up to {VERSION})"
+        raise error(f"{where}: {f.name} is not valid JSON ({e})") from None
+    if not isinstance(doc, dict) or doc.get("format") != fmt:
+        raise error(f"{where}: {f.name} is not a {fmt} file")
+    if not isinstance(doc.get("version"), int) or doc["version"] > version:
+        raise error(
+            f"{where}: {f.name} version {doc.get('version')!r} is not supported "
+            f"(this cgfsim reads up to {version})"
         )
+    return doc
+
+
+def read_contract(folder: str | Path) -> dict[str, Any]:
+    """The parsed ``contract.json`` of an exported folder; one-line :class:`ExportError`."""
+    d = Path(folder)
+    where = f"exported folder {d}"
+    doc = read_tagged_json(d / CONTRACT, FORMAT, VERSION, ExportError, where)
     for key in ("model", "checkpoint", "policy", "observation", "inputs", "outputs", "frame"):
         if not isinstance(doc.get(key), dict | list):
-            raise ExportError(f"exported folder {d}: {CONTRACT} has no {key!r} section")
+            raise ExportError(f"{where}: {CONTRACT} has no {key!r} section")
     return doc

@@ -238,7 +238,12 @@ def _sample_observations(scenario: Any, side: int, mode: str, n: int = 4) -> np.
 
 
 def _write_folder(out: Path, files: dict[str, bytes]) -> None:
-    """Write ``files`` into a temp sibling folder, then rename it into place at ``out``."""
+    """Write ``files`` into a temp sibling folder, then rename it into place at ``out``.
+
+    A previous folder at ``out`` is moved aside first and deleted after the swap (put
+    back if the swap fails), so ``out`` is always a whole export or absent; a process
+    killed between the two renames leaves the old export in ``.<out>.*.old``.
+    """
     parent = out.parent
     parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=parent))
@@ -256,7 +261,9 @@ def _write_folder(out: Path, files: dict[str, bytes]) -> None:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         if old is not None and (old / "x").exists() and not out.exists():
-            os.replace(old / "x", out)  # put the previous export back
+            os.rename(old / "x", out)  # put the previous export back
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
         raise
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)

@@ -117,28 +117,19 @@ class OnnxPolicy:
         deterministic: bool = True,
         generator: Any = None,
     ) -> tuple[np.ndarray, NumpyState]:
-        """Actions (B, U) int64 as :meth:`CgfPolicy.act` gives them (greedy by default).
+        """Actions (B, U) int64 for a batch (B, ...), as :meth:`CgfPolicy.act` gives them.
 
         Sampling draws with torch's generator from the softmax of the ONNX logits, the
         same draw :meth:`CgfPolicy.act` makes, so a seeded evaluation samples alike.
         """
-        x = np.asarray(obs, dtype=np.float32)
-        single = x.ndim == len(self.spec.obs_shape)
-        if single:
-            x = x[None]
-            if episode_start is not None:
-                episode_start = np.asarray(episode_start).reshape(1)
-            if action_mask is not None:
-                action_mask = np.asarray(action_mask)[None]
-        logits, actions, state = self.logits(x, state, episode_start, action_mask)
+        logits, actions, state = self.logits(obs, state, episode_start, action_mask)
         if not deterministic:
             import torch
 
             probs = torch.softmax(torch.from_numpy(logits).view(-1, self.spec.n_actions), dim=-1)
             drawn = torch.multinomial(probs, 1, generator=generator)
             actions = drawn.view(logits.shape[:2]).numpy()
-        out = np.asarray(actions, dtype=np.int64)
-        return (out[0] if single else out), state
+        return np.asarray(actions, dtype=np.int64), state
 
     def eval(self) -> OnnxPolicy:  # the CgfPolicy interface; an exported graph is eval-only
         return self

@@ -37,7 +37,6 @@ No torch and no scikit-learn here: :func:`tree_from_sklearn` reads a fitted
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from collections.abc import Sequence
@@ -46,6 +45,7 @@ from typing import Any
 
 import numpy as np
 
+from cgfsim.agents.export_onnx.contract import read_tagged_json
 from cgfsim.agents.runs import atomic_write_text, to_json
 from cgfsim.sim.errors import CgfsimError
 
@@ -244,12 +244,7 @@ def read_tree(path: str | os.PathLike[str]) -> dict[str, Any]:
     """A validated tree document from ``tree.json`` (or the folder holding it)."""
     p = Path(path)
     f = p / TREE if p.is_dir() else p
-    if not f.is_file():
-        raise TreeError(f"{f}: no such tree file")
-    try:
-        doc = json.loads(f.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise TreeError(f"{f}: not valid JSON ({e})") from None
+    doc = read_tagged_json(f, FORMAT, VERSION, TreeError, f"tree {f.parent}")
     return validate_tree(doc, str(f))
 
 
