@@ -225,16 +225,16 @@ def _verify(data: bytes, policy: CgfPolicy, obs: np.ndarray) -> float:
 
 
 def _sample_observations(scenario: Any, side: int, mode: str, n: int = 4) -> np.ndarray:
-    """Observations of ``n`` worlds a few ticks into an episode (for tracing and checking)."""
+    """Observations of ``n`` demo-split worlds at reset and a few ticks in (trace and check)."""
     from cgfsim.envs.batched import BatchedCommanderEnv
+    from cgfsim.sim.splits import world_keys
 
     env = BatchedCommanderEnv(scenario, n, side=side, opponent="assault", obs=mode)
-    obs = np.asarray(env.reset(0))
+    first = np.asarray(env.reset(world_keys("demo", 0, n))).copy()
     rng = np.random.default_rng(0)
     for _ in range(3):
-        a = rng.integers(0, env.n_actions, (n, env.n_own))
-        obs = np.asarray(env.step(a)[0])
-    return np.concatenate([np.asarray(env.reset(100)), obs])[:n].astype(np.float32)
+        obs = np.asarray(env.step(rng.integers(0, env.n_actions, (n, env.n_own)))[0])
+    return np.concatenate([first[: n // 2], obs[: n - n // 2]]).astype(np.float32)
 
 
 def _write_folder(out: Path, files: dict[str, bytes]) -> None:
