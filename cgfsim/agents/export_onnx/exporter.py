@@ -136,8 +136,17 @@ def check_out(out: Path, force: bool, checkpoint: Path) -> None:
         raise ExportError(f"--out {out} exists and is not empty (use --force to replace it)")
 
 
-def onnx_bytes(policy: CgfPolicy, example: np.ndarray, opset: int = DEFAULT_OPSET) -> bytes:
-    """Trace ``policy`` (eval mode) on ``example`` observations into an ONNX model (bytes)."""
+def onnx_bytes(
+    policy: CgfPolicy,
+    example: np.ndarray,
+    opset: int = DEFAULT_OPSET,
+    metadata: dict[str, str] | None = None,
+) -> bytes:
+    """Trace ``policy`` (eval mode) on ``example`` observations into an ONNX model (bytes).
+
+    ``metadata`` goes into the model's ``metadata_props`` (ONNX Runtime's
+    ``custom_metadata_map``).
+    """
     import onnx
     from onnx import numpy_helper
 
@@ -190,22 +199,15 @@ def onnx_bytes(policy: CgfPolicy, example: np.ndarray, opset: int = DEFAULT_OPSE
     model.doc_string = (
         f"cgfsim CgfPolicy ({spec.obs_mode} encoder, {spec.core} core): {u} units x {a} actions"
     )
+    for k, v in (metadata or {}).items():
+        p = model.metadata_props.add()
+        p.key, p.value = k, v
     onnx.checker.check_model(model, full_check=True)
     return bytes(model.SerializeToString())
 
 
 def _digest(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
-
-
-def _with_metadata(data: bytes, meta: dict[str, str]) -> bytes:
-    import onnx
-
-    model = onnx.load_from_string(data)
-    for k, v in meta.items():
-        p = model.metadata_props.add()
-        p.key, p.value = k, v
-    return bytes(model.SerializeToString())
 
 
 def _verify(data: bytes, policy: CgfPolicy, obs: np.ndarray) -> float:
@@ -314,8 +316,9 @@ def export_policy(
     weights = (ck_dir / WEIGHTS).read_bytes()
     digest = _digest(weights)
     sample = _sample_observations(sc, side_i, spec.obs_mode)
-    data = onnx_bytes(policy, sample[:3], opset)
-    data = _with_metadata(data, {META_DIGEST: digest, "cgfsim.contract_format": FORMAT})
+    data = onnx_bytes(
+        policy, sample[:3], opset, {META_DIGEST: digest, "cgfsim.contract_format": FORMAT}
+    )
     err = _verify(data, policy, sample)
     inputs, outputs = io_contract(spec)
     contract = {
