@@ -17,6 +17,9 @@ Players (the evaluated ``policy`` and the ``opponent``) may be:
 - a doctrine name (``"assault"``, ``"random"``...);
 - a checkpoint folder (``policy.json`` + ``policy.pt``) or a loaded
   :class:`~cgfsim.agents.networks.CgfPolicy`;
+- a folder exported by ``cgfsim export`` (``policy.onnx`` + ``contract.json``) or a
+  loaded :class:`~cgfsim.agents.export_onnx.player.OnnxPolicy`: the network then runs
+  in ONNX Runtime, as a host simulator would run it;
 - for the policy, any callable ``(obs, state, episode_start, mask) -> actions``
   (or ``-> (actions, state)``), actions ``(B, n_units)`` in the side's
   canonical frame; for the opponent, any ``fn(engine, side) -> actions`` in
@@ -48,6 +51,7 @@ from cgfsim.sim.errors import CgfsimError
 from cgfsim.sim.metrics import rate_rows, wilson_interval
 
 if TYPE_CHECKING:
+    from cgfsim.agents.export_onnx.player import OnnxPolicy
     from cgfsim.agents.networks import CgfPolicy
     from cgfsim.envs.batched import BatchedCommanderEnv
     from cgfsim.sim.engine import Engine
@@ -332,10 +336,12 @@ def run_episodes(
 
 
 def load_player(name: str | Path) -> tuple[str, Any]:
-    """``("doctrine", name)`` or ``("policy", (CgfPolicy, spec, meta))`` for a player name.
+    """``("doctrine", name)`` or ``("policy", (network, spec, meta))`` for a player name.
 
     A doctrine name wins over a folder of the same name; anything else must be a
-    checkpoint folder, else a :class:`CgfsimError` names both possibilities.
+    checkpoint folder (network: a ``CgfPolicy``) or an exported folder with a
+    ``contract.json`` (network: an ``OnnxPolicy`` run by ONNX Runtime), else a
+    :class:`CgfsimError` names the possibilities.
     """
     from cgfsim.sim.doctrines import ALIASES, DOCTRINES
 
@@ -344,15 +350,28 @@ def load_player(name: str | Path) -> tuple[str, Any]:
         return "doctrine", ALIASES.get(s, s)
     if not Path(s).exists():
         raise CgfsimError(
-            f"unknown player {s!r}: not a doctrine ({', '.join(DOCTRINES)}) nor a checkpoint folder"
+            f"unknown player {s!r}: not a doctrine ({', '.join(DOCTRINES)}), a checkpoint "
+            "folder nor an exported folder"
         )
+    from cgfsim.agents.export_onnx.player import is_exported, load_exported
+
+    if is_exported(s):
+        return "policy", load_exported(s)
     from cgfsim.agents.checkpoints import load_checkpoint
 
     return "policy", load_checkpoint(s)
 
 
+def _networks() -> tuple[type[CgfPolicy], type[OnnxPolicy]]:
+    """Classes evaluated as networks: torch's CgfPolicy and its ONNX Runtime export."""
+    from cgfsim.agents.export_onnx.player import OnnxPolicy
+    from cgfsim.agents.networks import CgfPolicy
+
+    return (CgfPolicy, OnnxPolicy)
+
+
 def _act_with_probs(
-    policy: CgfPolicy,
+    policy: CgfPolicy | OnnxPolicy,
     obs: np.ndarray,
     state: Any,
     start: np.ndarray,
@@ -364,10 +383,20 @@ def _act_with_probs(
 
     The same operations in the same order (eval mode, masked logits, argmax or one
     multinomial draw per unit from the seeded generator), so recording a replay never
-    changes what a policy does; a test holds the two to the same actions.
+    changes what a policy does; a test holds the two to the same actions. An
+    ``OnnxPolicy`` computes its logits without side effects, so they are read first.
     """
     import torch
 
+    from cgfsim.agents.networks import CgfPolicy
+
+    if not isinstance(policy, CgfPolicy):
+        logits_np, _, _ = policy.logits(obs, state, start, mask)
+        probs_t = torch.softmax(torch.from_numpy(logits_np).view(-1, policy.spec.n_actions), -1)
+        acts, state = policy.act(
+            obs, state, start, mask, deterministic=deterministic, generator=gen
+        )
+        return acts, state, probs_t.view(logits_np.shape).numpy()
     was_training = policy.training
     policy.eval()
     try:
@@ -389,9 +418,9 @@ def _act_with_probs(
 
 
 def _network_act(
-    policy: CgfPolicy, deterministic: bool, seed: int, trace: Trace | None = None
+    policy: CgfPolicy | OnnxPolicy, deterministic: bool, seed: int, trace: Trace | None = None
 ) -> ActFn:
-    """Wrap a CgfPolicy as an ActFn that carries its LSTM state between calls.
+    """Wrap a CgfPolicy (or its ONNX export) as an ActFn that carries its state between calls.
 
     With ``trace``, each call also leaves its action probabilities there (for replays).
     """
@@ -417,7 +446,7 @@ def _network_act(
 
 
 def policy_opponent(
-    policy: CgfPolicy,
+    policy: CgfPolicy | OnnxPolicy,
     deterministic: bool = True,
     masked: bool = True,
     seed: int = 0,
@@ -489,8 +518,6 @@ def _resolve_policy(
 ) -> tuple[str, Callable[[BatchedCommanderEnv], ActFn], Any, str, bool]:
     """(name, env -> act fn, spec or None, action mode, masked); networks and callables
     that report them leave their outputs in ``trace``."""
-    from cgfsim.agents.networks import CgfPolicy
-
     name = getattr(policy, "__name__", type(policy).__name__)
     if isinstance(policy, str | Path):
         kind, what = load_player(policy)
@@ -498,11 +525,12 @@ def _resolve_policy(
         if kind == "doctrine":
             return what, lambda env: _doctrine_act(what, env), None, "scripted", False
         policy = what[0]
-    if isinstance(policy, CgfPolicy):
+    if isinstance(policy, _networks()):
         m = _use_mask(masked)
         mode = "greedy" if deterministic else "sampled"
-        if name == "CgfPolicy":
-            name = f"{policy.spec.core}-{policy.spec.obs_mode} policy"
+        if name in ("CgfPolicy", "OnnxPolicy"):
+            onnx = "ONNX " if name == "OnnxPolicy" else ""
+            name = f"{onnx}{policy.spec.core}-{policy.spec.obs_mode} policy"
         net = policy
         return name, lambda env: _network_act(net, deterministic, seed, trace), net.spec, mode, m
     if not callable(policy):
@@ -534,12 +562,11 @@ def _resolve_opponent(
     masked: bool | None = None,
     trace: Trace | None = None,
 ) -> tuple[str, Any]:
-    from cgfsim.agents.networks import CgfPolicy
-
-    if opponent is None or (callable(opponent) and not isinstance(opponent, CgfPolicy)):
+    nets = _networks()
+    if opponent is None or (callable(opponent) and not isinstance(opponent, nets)):
         return getattr(opponent, "__name__", "scenario default"), opponent
     m = _use_mask(masked)
-    if isinstance(opponent, CgfPolicy):
+    if isinstance(opponent, nets):
         return "policy", policy_opponent(opponent, deterministic, m, seed + 1, trace=trace)
     kind, what = load_player(opponent)
     if kind == "doctrine":

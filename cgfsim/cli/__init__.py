@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from cgfsim.sim.errors import CgfsimError
 
 #: Command groups, in the order ``cgfsim --help`` lists them.
-GROUPS = ("sim", "agents", "demos", "calibrate", "lab")
+GROUPS = ("sim", "agents", "demos", "calibrate", "export", "lab")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -424,11 +424,11 @@ def register(sub: Any) -> None:
 
     s = sub.add_parser(
         "evaluate",
-        help="evaluate a checkpoint or doctrine against opponents (headless, batched)",
+        help="evaluate a checkpoint, exported folder or doctrine against opponents (headless)",
         description="Win/draw/loss rates with Wilson 95%% intervals, mean return, exchange "
         "ratio, survival and episode length; counts the first episodes of every world.",
     )
-    s.add_argument("player", help="checkpoint folder or doctrine name")
+    s.add_argument("player", help="checkpoint folder, exported (ONNX) folder or doctrine name")
     s.add_argument("--scenario", help="built-in name or TOML path (default: the checkpoint's)")
     s.add_argument(
         "--opponent",

@@ -16,31 +16,25 @@ from cgfsim.agents.runs import atomic_write_text
 from cgfsim.sim.errors import CgfsimError
 
 
-def _doctrine(name: str) -> str:
-    from cgfsim.sim.doctrines import ALIASES, DOCTRINES
-
-    if ALIASES.get(name, name) not in DOCTRINES:
-        raise CgfsimError(f"unknown doctrine {name!r}; expected one of {', '.join(DOCTRINES)}")
-    return ALIASES.get(name, name)
-
-
 def _player(
     name: str, flag: str, engine: Any, side: int, seed: int
 ) -> tuple[str, Any, dict[str, Any] | None]:
-    """(name, ``fn(engine, side) -> actions``, trace) for a doctrine or a checkpoint folder.
+    """(name, ``fn(engine, side) -> actions``, trace) for a doctrine, a checkpoint folder or
+    an exported (ONNX) folder, which runs in ONNX Runtime.
 
-    A checkpoint must fit the side it plays; it acts greedily over valid actions, as
-    in ``cgfsim evaluate``, and leaves its action probabilities in the trace so
-    replays can store them.
+    A network must fit the side it plays; it acts greedily over valid actions, as in
+    ``cgfsim evaluate``, and leaves its action probabilities in the trace so replays
+    can store them.
     """
     from cgfsim.sim.doctrines import ALIASES, DOCTRINES, get_doctrine
 
     if ALIASES.get(name, name) in DOCTRINES:
-        fn = get_doctrine(_doctrine(name))
+        fn = get_doctrine(ALIASES.get(name, name))
         return fn.__name__, fn, None
     if not Path(name).exists():
         raise CgfsimError(
-            f"{flag} {name!r}: not a doctrine ({', '.join(DOCTRINES)}) nor a checkpoint folder"
+            f"{flag} {name!r}: not a doctrine ({', '.join(DOCTRINES)}), a checkpoint folder "
+            "nor an exported (ONNX) folder"
         )
     from gymnasium import spaces
 
@@ -297,12 +291,11 @@ def register(sub: Any) -> None:
     s = sub.add_parser("show", help="print a scenario's map and forces")
     s.add_argument("scenario", help="built-in name or path to a scenario TOML file")
     s.set_defaults(func=cmd_show)
-    s = sub.add_parser("play", help="doctrines or checkpoints, N episodes in one batch, headless")
+    s = sub.add_parser("play", help="N episodes in one batch, headless, between two players")
     s.add_argument("scenario", help="built-in name or path to a scenario TOML file")
-    s.add_argument(
-        "--blue", help="blue doctrine or checkpoint folder (default: the scenario's hint)"
-    )
-    s.add_argument("--red", help="red doctrine or checkpoint folder (default: the scenario's hint)")
+    players = "doctrine, checkpoint folder or exported (ONNX) folder"
+    s.add_argument("--blue", help=f"blue {players} (default: the scenario's hint)")
+    s.add_argument("--red", help=f"red {players} (default: the scenario's hint)")
     s.add_argument("--episodes", type=int, default=100)
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--combat", choices=["stochastic", "expected"], default=None)

@@ -189,7 +189,7 @@ def test_play_records_a_checkpoints_probabilities(
     one_line_error(err, "--blue", "different scenario or slot counts")
     rc, _, err = run(capsys, "play", "duel", "--red", "no/such/folder", "--episodes", "2")
     assert rc == 2
-    one_line_error(err, "--red", "not a doctrine", "nor a checkpoint folder")
+    one_line_error(err, "--red", "not a doctrine", "a checkpoint folder nor an exported")
 
 
 def test_evaluate_records_probabilities_without_changing_results(

@@ -1,0 +1,1 @@
+"""Tests of cgfsim.agents.export_onnx and the export CLI."""
