@@ -32,8 +32,10 @@ $(BSTAMP): $(STAMP)
 	$(PIP) -e '.[dev,distributed,bench]' || echo "bench extra unavailable: peers will be reported as null"
 	@touch $@
 
+# The headline experiment's quick preset: every approach, 3 seeds, Duel against `retreat`
+# (runs/data_volume/<timestamp>/); prints the summary table and the report's path.
 demo: $(STAMP)
-	$(BIN)/cgfsim play skirmish --blue assault --red defend --episodes 256 --seed 0
+	$(BIN)/python experiments/data_volume.py --preset quick --executor process
 
 test: $(ESTAMP)
 	$(BIN)/python -m pytest -q -n 2 --dist loadgroup

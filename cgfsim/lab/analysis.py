@@ -2,7 +2,8 @@
 
 Every statistic uses the *primary* evaluation set of a scenario (held-out maps
 on random-map scenarios, test worlds otherwise) and the nominal budgets on the
-x axis; the data the reported policy actually used (at most the budget) is in
+x axis, each approach on its own data axis (env steps, demonstration steps, or
+both); the data the reported policy actually used (at most the budget) is in
 ``results.csv``.
 """
 
@@ -20,6 +21,12 @@ from cgfsim.lab import stats
 from cgfsim.lab.store import JobStore
 
 CI_REPS = 2000
+#: The data axes in words, for reports.
+AXIS_WORDS = {
+    "env_steps": "env steps",
+    "demo_steps": "demo steps",
+    "total_steps": "demo + env steps",
+}
 
 
 @dataclass
@@ -51,9 +58,24 @@ class Analysis:
     curves: dict[tuple[str, str], Curves]
     missing: int  # jobs of the spec without a record yet
 
+    def budgets_of(self, approach: str) -> list[int]:
+        """The budgets of ``approach`` (on its own data axis)."""
+        per = self.spec.get("approach_budgets")
+        if per and approach in per:
+            return [int(b) for b in per[approach]]
+        return [int(b) for b in self.spec["budgets"]]  # a sweep of round 1: one list
+
+    def axis_of(self, approach: str) -> str:
+        axes = self.spec.get("approach_axes") or {}
+        return str(axes.get(approach, "env_steps"))
+
+    def axes(self) -> list[str]:
+        """The data axes of the sweep's approaches, in first-use order."""
+        return list(dict.fromkeys(self.axis_of(a) for a in self.approaches()))
+
     @property
-    def budgets(self) -> list[int]:
-        return [int(b) for b in self.spec["budgets"]]
+    def all_budgets(self) -> list[int]:
+        return sorted({b for a in self.approaches() for b in self.budgets_of(a)})
 
     def scenarios(self) -> list[str]:
         return [s["name"] for s in self.spec["scenarios"]]
@@ -93,10 +115,11 @@ def analyse(folder: str | Path, seed: int = 0) -> Analysis:
     targets = read_json(folder / "targets.json")
     records, missing = _store_records(folder, spec)
     rows = [row for r in records for row in r["rows"]]
-    budgets = [int(b) for b in spec["budgets"]]
-    curves: dict[tuple[str, str], Curves] = {}
+    an = Analysis(spec, targets, rows, records, read_jsonl(folder / "sessions.jsonl"), {}, missing)
+    curves = an.curves
     for sc in [s["name"] for s in spec["scenarios"]]:
         for a in spec["approaches"]:
+            budgets = an.budgets_of(a)
             recs = [
                 r
                 for r in records
@@ -130,9 +153,7 @@ def analyse(folder: str | Path, seed: int = 0) -> Analysis:
                 for k in range(len(budgets))
             ]
             curves[(sc, a)] = c
-    return Analysis(
-        spec, targets, rows, records, read_jsonl(folder / "sessions.jsonl"), curves, missing
-    )
+    return an
 
 
 def fmt_steps(x: float) -> str:
@@ -146,4 +167,4 @@ def fmt_steps(x: float) -> str:
     return f"{x:.0f}"
 
 
-__all__ = ["Analysis", "Curves", "analyse", "fmt_steps"]
+__all__ = ["AXIS_WORDS", "Analysis", "Curves", "analyse", "fmt_steps"]

@@ -4,20 +4,18 @@ An approach is a function that trains ONE seed to the job's largest budget and,
 on the way, offers the lab its policy and data counters at every natural
 checkpoint (``ctx.offer(account, make_policy)``); the lab picks the snapshot for
 each budget, evaluates it and records the rows (:mod:`cgfsim.lab.protocol`).
-Adding an approach (round 2: BC-MLP, BC-LSTM, DAgger-MLP, BC-then-PPO) is one
-:func:`register` call:
+Adding an approach is one :func:`register` call:
 
 .. code-block:: python
 
-    def train_bc(ctx: JobContext) -> dict[str, float]:
-        demos = record(ctx.demonstrator, ctx.scenario, keys=ctx.keys("demo"), ...)
-        for epoch in ...:
-            ...
-            ctx.offer({"demo_steps": seen, "record_env_steps": recorded, "wall_s": t},
-                      lambda: copy.deepcopy(net))
-        return {"demo_steps": seen, "record_env_steps": recorded, "env_steps": 0}
+    def train(ctx: JobContext) -> dict[str, float]:
+        res = my_learner(ctx.scenario, ..., budget_hook=ctx.offer)
+        return {"env_steps": res["env_steps"], "wall_s": res["wall_s"]}
 
-    register(Approach("bc-mlp", "BC-MLP", "BC", "demo_steps", train_bc, check_bc))
+    register(Approach("my-mlp", "Mine-MLP", "RL", "env_steps", train, check))
+
+The RL and GA approaches are below; the learning-from-demonstration ones (BC-MLP,
+BC-LSTM, DAgger-MLP, BC-then-PPO) are in :mod:`cgfsim.lab.imitation`.
 
 ``axis`` is the data the budgets count: ``env_steps`` (RL, GA: every fitness
 step counts), ``demo_steps`` (BC, DAgger: expert labels) or ``total_steps``
@@ -26,7 +24,12 @@ step counts), ``demo_steps`` (BC, DAgger: expert labels) or ``total_steps``
 (training wall time, evaluation excluded) are reported beside the axis.
 ``check(options, scenario)`` validates an approach's options before any job
 starts (unknown hyperparameters, a missing dataset) by raising
-:class:`~cgfsim.sim.errors.CgfsimError`.
+:class:`~cgfsim.sim.errors.CgfsimError`; ``check_budgets(options, budgets)`` does
+the same for what its options require of the budgets. ``demonstrations`` says
+whether it learns from a demonstrator: ``"recorded"`` (a dataset recorded on
+``demo`` worlds and shared by the seed's jobs, :mod:`cgfsim.lab.demos`; it needs
+``record_steps(options, budgets)`` demonstration steps) or ``"expert"`` (it queries
+the doctrine itself, as DAgger does).
 """
 
 from __future__ import annotations
@@ -55,6 +58,10 @@ class JobContext:
     #: the doctrine demonstrations should come from (best against the opponent), if known
     demonstrator: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    #: where recorded demonstrations are cached (shared by the sweep's jobs)
+    demo_cache: Path | None = None
+    #: demonstration steps the seed's shared dataset holds (train + validation splits)
+    demo_record_steps: int = 0
 
     def keys(self, split: str) -> int:
         """First world key of this job's seed in ``split`` (worlds take key + 0, 1, ...)."""
@@ -67,10 +74,21 @@ class JobContext:
 
 TrainFn = Callable[[JobContext], Mapping[str, Any]]
 CheckFn = Callable[[Mapping[str, Any], Any], None]
+BudgetCheckFn = Callable[[Mapping[str, Any], list[int]], None]
+RecordFn = Callable[[Mapping[str, Any], list[int]], int]
+DEMONSTRATIONS = ("none", "recorded", "expert")
 
 
 def _no_check(options: Mapping[str, Any], scenario: Any) -> None:
     return None
+
+
+def _no_budget_check(options: Mapping[str, Any], budgets: list[int]) -> None:
+    return None
+
+
+def _no_record(options: Mapping[str, Any], budgets: list[int]) -> int:
+    return 0
 
 
 @dataclass(frozen=True)
@@ -83,6 +101,9 @@ class Approach:
     axis: str  # "env_steps" | "demo_steps" | "total_steps"
     train: TrainFn
     check: CheckFn = _no_check
+    demonstrations: str = "none"  # "none" | "recorded" | "expert"
+    record_steps: RecordFn = _no_record
+    check_budgets: BudgetCheckFn = _no_budget_check
 
 
 REGISTRY: dict[str, Approach] = {}
@@ -93,6 +114,8 @@ def register(approach: Approach) -> Approach:
 
     if approach.axis not in AXES:
         raise ValueError(f"{approach.name}: axis must be one of {AXES}, not {approach.axis!r}")
+    if approach.demonstrations not in DEMONSTRATIONS:
+        raise ValueError(f"{approach.name}: demonstrations must be one of {DEMONSTRATIONS}")
     REGISTRY[approach.name] = approach
     return approach
 
@@ -172,5 +195,7 @@ for _name, _label, _algo, _pol in (
 for _name, _label, _pol in (("ga-mlp", "GA-MLP", "mlp"), ("ga-lstm", "GA-LSTM", "lstm")):
     register(Approach(_name, _label, "GA", "env_steps", *_ga(_pol)))
 
+# BC-MLP, BC-LSTM, DAgger-MLP, BC-then-PPO (registers itself; imports this module's names)
+from cgfsim.lab import imitation as _imitation  # noqa: E402, F401
 
-__all__ = ["REGISTRY", "Approach", "JobContext", "get_approach", "register"]
+__all__ = ["REGISTRY", "Approach", "JobContext", "get_approach", "learner_kwargs", "register"]

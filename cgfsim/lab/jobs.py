@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 #: Row fields that measure time or place, not outcome: they differ between executors.
-TIMING_FIELDS = ("train_wall_s", "job_wall_s", "eval_s", "host", "pid")
+TIMING_FIELDS = ("train_wall_s", "job_wall_s", "job_cpu_s", "eval_s", "host", "pid")
 
 
 def _row(
@@ -76,6 +76,7 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
     from cgfsim.sim.scenario import load_scenario_text
 
     t0 = time.perf_counter()
+    cpu0 = time.process_time()  # every thread of this process: the job's CPU seconds
     threads_before = torch.get_num_threads()
     torch.set_num_threads(int(job.get("torch_threads", 1)))
     run_dir = Path(job["run_dir"])
@@ -116,6 +117,8 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
         run_dir=run_dir,
         offer=tracker.offer,
         demonstrator=job.get("demonstrator"),
+        demo_cache=Path(job["demo_cache"]) if job.get("demo_cache") else None,
+        demo_record_steps=int(job.get("demo_record_steps", 0)),
     )
     try:
         out = dict(approach.train(ctx))
@@ -135,17 +138,21 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
         "steps_per_s": round(env_steps / train_wall, 1) if train_wall > 0 else None,
         "eval_s": round(eval_s, 3),
         "job_wall_s": round(wall, 3),
+        "job_cpu_s": round(time.process_time() - cpu0, 3),
         "short_budgets": tracker.short,
         "primary_eval_set": ev.primary,
         "host": platform.node(),
         "pid": os.getpid(),
     }
+    for key in ("demos", "test_accuracy", "bc_wall_s"):  # what imitation approaches add
+        if key in out:
+            result[key] = out[key]
     return {"job_id": job["id"], "job": public_job(job), "rows": rows, "result": result}
 
 
 def public_job(job: dict[str, Any]) -> dict[str, Any]:
     """The job as recorded: its identity, without the scenario text and the local folder."""
-    out = {k: v for k, v in job.items() if k != "run_dir"}
+    out = {k: v for k, v in job.items() if k not in ("run_dir", "demo_cache")}
     out["scenario"] = {k: v for k, v in job["scenario"].items() if k != "text"}
     return out
 

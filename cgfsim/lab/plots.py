@@ -1,8 +1,10 @@
 """The report's three figures (matplotlib, Agg backend, written atomically as PNG).
 
 - ``win_rate_vs_data.png``: IQM test win rate over seeds against the data budget
-  (log axis), with the 95% stratified bootstrap band, one line per approach and
-  the reliability targets as dashed lines; one panel per scenario.
+  (log axis; each approach on its own data axis, marked by the line style: solid
+  env steps, dashed demo steps, dash-dot both), with the 95% stratified bootstrap
+  band, one line per approach and the reliability targets as grey lines; one
+  panel per scenario.
 - ``samples_to_reliability.png``: per target, the median samples-to-reliability
   of each approach with its interval over seeds; hatched bars reaching the top
   mark "not reached within budget".
@@ -19,7 +21,10 @@ from typing import Any
 import numpy as np
 
 from cgfsim.lab import stats
-from cgfsim.lab.analysis import Analysis, fmt_steps
+from cgfsim.lab.analysis import AXIS_WORDS, Analysis, fmt_steps
+
+#: Line style per data axis in the win-rate plot.
+AXIS_STYLE = {"env_steps": "-", "demo_steps": "--", "total_steps": "-."}
 
 
 def _save(fig: Any, path: Path) -> None:
@@ -46,28 +51,38 @@ def win_rate_vs_data(an: Analysis, path: Path, labels: dict[str, str]) -> None:
     scen = an.scenarios()
     fig, axes = plt.subplots(1, len(scen), figsize=(7 * len(scen), 4.4), squeeze=False)
     for ax, sc in zip(axes[0], scen, strict=True):
-        for a in an.approaches():
+        for k, a in enumerate(an.approaches()):
             c = an.curves.get((sc, a))
             if c is None:
                 continue
             x = np.array(c.budgets, float)
-            ax.plot(x, [i.point for i in c.iqm], marker="o", label=f"{labels[a]} ({len(c.seeds)})")
-            ax.fill_between(x, [i.low for i in c.iqm], [i.high for i in c.iqm], alpha=0.2)
+            axis = an.axis_of(a)
+            ax.plot(
+                x,
+                [i.point for i in c.iqm],
+                marker="o",
+                ls=AXIS_STYLE.get(axis, "-"),
+                color=f"C{k % 10}",
+                label=f"{labels[a]} ({len(c.seeds)}; {AXIS_WORDS.get(axis, axis)})",
+            )
+            ax.fill_between(
+                x, [i.low for i in c.iqm], [i.high for i in c.iqm], alpha=0.15, color=f"C{k % 10}"
+            )
         for k, t in enumerate(an.target_list(sc)):
             ax.axhline(
                 t["value"],
-                ls=("--", ":", "-.")[k % 3],
+                ls=(":", (0, (1, 3)), (0, (5, 5)))[k % 3],
                 lw=0.9,
                 color="grey",
                 label=f"target {t['name']} {t['value']:.3f}",
             )
         ax.set_xscale("log")
         ax.set_ylim(0, 1.02)
-        ax.set_xlabel("data budget (log)")
+        ax.set_xlabel("data on each approach's axis (log)")
         ax.set_ylabel("test win rate, IQM over seeds")
         ax.set_title(f"{sc} vs {an.spec['opponent']}")
         ax.grid(alpha=0.3, which="both")
-        ax.legend(loc="lower right", fontsize=8)
+        ax.legend(loc="lower right", fontsize=7)
     fig.tight_layout()
     _save(fig, path)
 
@@ -76,7 +91,7 @@ def samples_to_reliability(an: Analysis, path: Path, labels: dict[str, str]) -> 
     plt = _plt()
     panels = [(sc, t) for sc in an.scenarios() for t in an.target_list(sc)]
     fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 4.2), squeeze=False)
-    top = max(an.budgets) * 1.6
+    top = max(an.all_budgets) * 1.6
     for ax, (sc, t) in zip(axes[0], panels, strict=True):
         names: list[str] = []
         xs = 0
@@ -106,7 +121,7 @@ def samples_to_reliability(an: Analysis, path: Path, labels: dict[str, str]) -> 
             names.append(labels[a])
             xs += 1
         ax.set_yscale("log")
-        ax.set_ylim(min(an.budgets) / 2, top * 2)
+        ax.set_ylim(min(an.all_budgets) / 2, top * 2)
         ax.set_xticks(range(len(names)), names, rotation=30, ha="right", fontsize=8)
         ax.set_ylabel("data to reliability (median over seeds)")
         state = "" if t["reachable"] else " (unreachable)"
@@ -130,7 +145,7 @@ def performance_profile(an: Analysis, path: Path, labels: dict[str, str]) -> Non
         ax.fill_between(taus, lo, hi, alpha=0.2)
     ax.set_xlabel("win rate tau")
     ax.set_ylabel("fraction of runs with win rate > tau")
-    ax.set_title(f"performance profile at {fmt_steps(max(an.budgets))}")
+    ax.set_title("performance profile at each approach's largest budget")
     ax.set_ylim(0, 1.02)
     ax.grid(alpha=0.3)
     ax.legend(loc="lower left", fontsize=8)

@@ -7,9 +7,12 @@
     approaches = ["ppo-mlp", "ga-mlp"]     # see cgfsim.lab.approaches.REGISTRY
     scenarios = ["duel"]                  # built-in names or scenario files
     seeds = [0, 1, 2]                     # training seeds (world-key splits per seed)
-    budgets = [4096, 16384, 65536]        # strictly increasing, on each approach's data axis
+    budgets = [4096, 16384, 65536]        # strictly increasing, on each approach's data axis,
+    # or one list per data axis: budgets = { env_steps = [...], demo_steps = [...] }
     opponent = "random"                   # the evaluation (and training) opponent
     side = "blue"
+    demonstrator = "auto"                 # demonstrations' doctrine: the best against the
+                                          # opponent (from the targets), or a doctrine name
     torch_threads = 1                     # per job; part of the job, so results never
                                           # depend on the executor
 
@@ -18,9 +21,10 @@
     validation_episodes = 500             # per checkpoint-selection evaluation
 
     [targets]                             # what "reliable" is measured against
-    source = "doctrines"                  # parity with / exceeding the best doctrine
-    doctrines = ["assault", "flank"]      # default: every doctrine but "random"
-    episodes = 1000                       # default: evaluation.test_episodes
+    source = "auto"                       # the scenario's calibration if it ships one,
+                                          # else "doctrines" (a live round robin)
+    doctrines = ["assault", "flank"]      # candidates; default: every doctrine but "random"
+    episodes = 1000                       # live round robin: default evaluation.test_episodes
     fixed = { "win 80%" = 0.8 }           # optional extra targets, each in [0, 1]
 
     [options.ga-mlp]                      # per-approach hyperparameters
@@ -48,7 +52,7 @@ from cgfsim.sim.splits import MAX_SEED
 
 #: Bump when a change to the protocol changes what a job computes (old results then rerun).
 PROTOCOL_VERSION = 1
-TARGET_SOURCES = ("doctrines",)
+TARGET_SOURCES = ("auto", "calibration", "doctrines")
 SECTIONS = {
     "sweep": (
         "name",
@@ -59,6 +63,7 @@ SECTIONS = {
         "budgets",
         "opponent",
         "side",
+        "demonstrator",
         "torch_threads",
     ),
     "evaluation": ("test_episodes", "validation_episodes", "n_envs"),
@@ -71,7 +76,7 @@ SECTIONS = {
 class TargetSpec:
     """Where the reliability targets come from (see :mod:`cgfsim.lab.targets`)."""
 
-    source: str = "doctrines"
+    source: str = "auto"
     doctrines: tuple[str, ...] = ()
     episodes: int = 1000
     fixed: dict[str, float] = field(default_factory=dict)
@@ -109,7 +114,8 @@ class SweepSpec:
     approaches: tuple[str, ...]
     scenarios: tuple[ScenarioRef, ...]
     seeds: tuple[int, ...]
-    budgets: tuple[int, ...]
+    #: budgets per data axis (an axis no approach of the sweep uses may be absent)
+    budgets: dict[str, tuple[int, ...]]
     opponent: str
     side: str
     torch_threads: int
@@ -117,9 +123,45 @@ class SweepSpec:
     targets: TargetSpec
     options: dict[str, dict[str, Any]]
     source: str = "<dict>"
+    #: "auto" (the best doctrine against the opponent, from the targets) or a doctrine
+    demonstrator: str = "auto"
 
-    def jobs(self, folder: str | Path) -> list[dict[str, Any]]:
-        """Every job, in sweep order (scenario, seed, approach); ``run_dir`` under ``folder``."""
+    def budgets_for(self, approach: str) -> tuple[int, ...]:
+        """The budgets of ``approach``: those of its data axis."""
+        from cgfsim.lab.approaches import get_approach
+
+        return self.budgets[get_approach(approach).axis]
+
+    def demo_approaches(self) -> list[str]:
+        """The sweep's approaches that learn from a demonstrator."""
+        from cgfsim.lab.approaches import get_approach
+
+        return [a for a in self.approaches if get_approach(a).demonstrations != "none"]
+
+    def demo_record_steps(self) -> int:
+        """Demonstration steps the sweep's recorded datasets must hold (train + validation
+        splits): the most any approach asks for, so every job of a seed shares one dataset."""
+        from cgfsim.lab.approaches import get_approach
+
+        need = [
+            get_approach(a).record_steps(self.options.get(a, {}), list(self.budgets_for(a)))
+            for a in self.approaches
+        ]
+        return max([0, *need])
+
+    def jobs(
+        self, folder: str | Path, demonstrators: dict[str, str] | None = None
+    ) -> list[dict[str, Any]]:
+        """Every job, in sweep order (scenario, seed, approach); ``run_dir`` under ``folder``.
+
+        ``demonstrators`` (scenario name -> doctrine) is required when the sweep has
+        approaches that learn from demonstrations: the demonstrator (and the size of the
+        recorded dataset) are part of those jobs' identity. The demonstration cache
+        (``<folder>/demos``) is not.
+        """
+        from cgfsim.lab.approaches import get_approach
+
+        record = self.demo_record_steps()
         out = []
         for sc in self.scenarios:
             for seed in self.seeds:
@@ -132,14 +174,22 @@ class SweepSpec:
                         "opponent": self.opponent,
                         "side": self.side,
                         "seed": seed,
-                        "budgets": list(self.budgets),
+                        "budgets": list(self.budgets_for(a)),
                         "protocol": self.protocol.to_dict(),
                         "torch_threads": self.torch_threads,
                     }
+                    uses = get_approach(a).demonstrations
+                    if uses != "none":
+                        if not demonstrators or sc.name not in demonstrators:
+                            raise CgfsimError(f"{a}: no demonstrator known for scenario {sc.name}")
+                        job["demonstrator"] = demonstrators[sc.name]
+                        if uses == "recorded":
+                            job["demo_record_steps"] = record
                     job["id"] = job_id(job)
                     job["run_dir"] = str(
                         Path(folder) / "jobs" / f"{a}-{sc.name}-s{seed}-{job['id']}"
                     )
+                    job["demo_cache"] = str(Path(folder) / "demos")
                     out.append(job)
         return out
 
@@ -151,9 +201,12 @@ class SweepSpec:
             "approaches": list(self.approaches),
             "scenarios": [s.to_dict(with_text=False) for s in self.scenarios],
             "seeds": list(self.seeds),
-            "budgets": list(self.budgets),
+            "budgets": {k: list(v) for k, v in self.budgets.items()},
+            "approach_budgets": {a: list(self.budgets_for(a)) for a in self.approaches},
+            "approach_axes": {a: _axis(a) for a in self.approaches},
             "opponent": self.opponent,
             "side": self.side,
+            "demonstrator": self.demonstrator,
             "torch_threads": self.torch_threads,
             "evaluation": self.protocol.to_dict(),
             "targets": self.targets.to_dict(),
@@ -162,9 +215,19 @@ class SweepSpec:
         }
 
 
+def _axis(approach: str) -> str:
+    from cgfsim.lab.approaches import get_approach
+
+    return get_approach(approach).axis
+
+
+#: Job keys that say where a job runs, not what it computes: not part of its id.
+PLACE_KEYS = ("id", "run_dir", "demo_cache")
+
+
 def job_id(job: Mapping[str, Any]) -> str:
-    """The hash of a job's resolved spec (everything but ``id`` and ``run_dir``)."""
-    ident = {k: v for k, v in job.items() if k not in ("id", "run_dir")}
+    """The hash of a job's resolved spec (everything but ``id`` and where it runs)."""
+    ident = {k: v for k, v in job.items() if k not in PLACE_KEYS}
     text = json.dumps(ident, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
@@ -283,9 +346,7 @@ def sweep_from_dict(data: dict[str, Any], source: str = "<dict>") -> SweepSpec:
     seeds = r.int_list(sw, "sweep.seeds", 0, MAX_SEED)
     if len(set(seeds)) != len(seeds):
         raise r.fail("sweep.seeds", f"seeds must be distinct, got {seeds}")
-    budgets = r.int_list(sw, "sweep.budgets", 1)
-    if any(b <= a for a, b in itertools.pairwise(budgets)):
-        raise r.fail("sweep.budgets", f"budgets must be strictly increasing, got {budgets}")
+    budgets = _budgets(r, sw, approaches)
     opponent = sw.get("opponent", "random")
     if not isinstance(opponent, str):
         raise r.fail("sweep.opponent", f"expected a doctrine name or checkpoint, got {opponent!r}")
@@ -301,6 +362,18 @@ def sweep_from_dict(data: dict[str, Any], source: str = "<dict>") -> SweepSpec:
     if side not in ("blue", "red"):
         raise r.fail("sweep.side", f"expected 'blue' or 'red', got {side!r}")
     threads = r.integer(sw, "sweep.torch_threads", 1, 1) or 1
+    demonstrator = sw.get("demonstrator", "auto")
+    if demonstrator != "auto":
+        from cgfsim.sim.doctrines import ALIASES, DOCTRINES
+
+        if not isinstance(demonstrator, str) or ALIASES.get(demonstrator, demonstrator) not in (
+            DOCTRINES
+        ):
+            raise r.fail(
+                "sweep.demonstrator",
+                f"expected 'auto' or a doctrine ({', '.join(DOCTRINES)}), got {demonstrator!r}",
+            )
+        demonstrator = ALIASES.get(demonstrator, demonstrator)
 
     ev = r.table("evaluation")
     protocol = Protocol(
@@ -308,15 +381,15 @@ def sweep_from_dict(data: dict[str, Any], source: str = "<dict>") -> SweepSpec:
         validation_episodes=r.integer(ev, "evaluation.validation_episodes", 500, 1) or 500,
         n_envs=r.integer(ev, "evaluation.n_envs", None, 1),
     )
-    targets = _targets(r, protocol.test_episodes)
-    options = _options(r, approaches, scenarios)
+    targets = _targets(r, protocol.test_episodes, scenarios, opponent)
+    options = _options(r, approaches, scenarios, budgets)
     return SweepSpec(
         name=name,
         description=str(sw.get("description", "")),
         approaches=tuple(approaches),
         scenarios=tuple(scenarios),
         seeds=tuple(seeds),
-        budgets=tuple(budgets),
+        budgets=budgets,
         opponent=opponent,
         side=side,
         torch_threads=threads,
@@ -324,16 +397,52 @@ def sweep_from_dict(data: dict[str, Any], source: str = "<dict>") -> SweepSpec:
         targets=targets,
         options=options,
         source=source,
+        demonstrator=demonstrator,
     )
 
 
-def _targets(r: _Reader, test_episodes: int) -> TargetSpec:
+def _budgets(r: _Reader, sw: dict[str, Any], approaches: list[str]) -> dict[str, tuple[int, ...]]:
+    """``sweep.budgets``: one list for every axis, or a table of lists keyed by data axis."""
+    from cgfsim.lab.approaches import get_approach
+    from cgfsim.lab.protocol import AXES
+
+    raw = sw.get("budgets")
+    if isinstance(raw, dict):
+        unknown = sorted(set(raw) - set(AXES))
+        if unknown:
+            raise r.fail(
+                f"sweep.budgets.{unknown[0]}", f"not a data axis; expected one of {', '.join(AXES)}"
+            )
+        lists = {k: r.int_list(raw, f"sweep.budgets.{k}", 1) for k in raw}
+    else:
+        lists = {k: r.int_list(sw, "sweep.budgets", 1) for k in AXES}
+    for k, v in lists.items():
+        fld = "sweep.budgets" + (f".{k}" if isinstance(raw, dict) else "")
+        if any(b <= a for a, b in itertools.pairwise(v)):
+            raise r.fail(fld, f"budgets must be strictly increasing, got {v}")
+    for a in approaches:
+        axis = get_approach(a).axis
+        if axis not in lists:
+            raise r.fail(f"sweep.budgets.{axis}", f"required: {a} counts its data in {axis}")
+    return {k: tuple(v) for k, v in lists.items()}
+
+
+def _targets(
+    r: _Reader, test_episodes: int, scenarios: list[ScenarioRef], opponent: str
+) -> TargetSpec:
     from cgfsim.sim.doctrines import ALIASES, DOCTRINES
 
     t = r.table("targets")
-    src = t.get("source", "doctrines")
+    src = t.get("source", "auto")
     if src not in TARGET_SOURCES:
         raise r.fail("targets.source", f"expected one of {', '.join(TARGET_SOURCES)}, got {src!r}")
+    if src == "calibration":
+        from cgfsim.lab.targets import find_calibration
+
+        for ref in scenarios:
+            _, why = find_calibration(ref, opponent)
+            if why:
+                raise r.fail("targets.source", f"'calibration' for {ref.name}: {why}")
     default = [d for d in DOCTRINES if d != "random"]
     docs = r.str_list(t, "targets.doctrines", default)
     for d in docs:
@@ -355,7 +464,10 @@ def _targets(r: _Reader, test_episodes: int) -> TargetSpec:
 
 
 def _options(
-    r: _Reader, approaches: list[str], scenarios: list[ScenarioRef]
+    r: _Reader,
+    approaches: list[str],
+    scenarios: list[ScenarioRef],
+    budgets: dict[str, tuple[int, ...]],
 ) -> dict[str, dict[str, Any]]:
     from cgfsim.envs._common import get_scenario
     from cgfsim.lab.approaches import get_approach
@@ -372,13 +484,29 @@ def _options(
             if k == "dataset" or k.endswith("_dataset"):
                 if not isinstance(v, str) or not Path(v).exists():
                     raise r.fail(f"{fld}.{k}", f"missing dataset {v!r}: no such file or folder")
+        appr = get_approach(a)
         for ref in scenarios:
             try:
-                get_approach(a).check(o, get_scenario(ref.source))
+                appr.check(o, get_scenario(ref.source))
+                appr.check_budgets(o, list(budgets[appr.axis]))
             except CgfsimError as e:
                 raise r.fail(fld, str(e)) from None
         out[a] = dict(o)
+    for a in approaches:  # approaches without options: their defaults must fit the budgets
+        if a not in out:
+            try:
+                get_approach(a).check_budgets({}, list(budgets[get_approach(a).axis]))
+            except CgfsimError as e:
+                raise r.fail(f"options.{a}", str(e)) from None
     return out
 
 
-__all__ = ["PROTOCOL_VERSION", "ScenarioRef", "SweepSpec", "TargetSpec", "job_id", "load_sweep"]
+__all__ = [
+    "PLACE_KEYS",
+    "PROTOCOL_VERSION",
+    "ScenarioRef",
+    "SweepSpec",
+    "TargetSpec",
+    "job_id",
+    "load_sweep",
+]

@@ -6,6 +6,7 @@ Folder layout (``runs/lab/<timestamp>-<name>/`` or ``--out``)::
     targets.json      reliability targets per scenario  results.jsonl one line per finished job
     sessions.jsonl    one line per invocation (executor, workers, wall time, machine load)
     jobs/<job>/       each job's learner run folder (checkpoints, logs)
+    demos/            demonstrations recorded for the imitation approaches (shared by jobs)
     results.csv  summary.csv  report.md  plots/*.png   (rewritten by every run / `lab report`)
 
 Rerunning on the same folder skips every job whose id is already in
@@ -82,6 +83,17 @@ class SweepProgress:
         self.bar.close()
 
 
+def _cpu_s() -> float:
+    """CPU seconds (user + system) of this process and its finished children."""
+    import resource
+
+    me, kids = (
+        resource.getrusage(resource.RUSAGE_SELF),
+        resource.getrusage(resource.RUSAGE_CHILDREN),
+    )
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+
+
 def machine_info() -> dict[str, Any]:
     """What the report states about the hardware and the software versions."""
     import platform
@@ -124,6 +136,7 @@ def load_targets(spec: SweepSpec, folder: Path, say: Any = None) -> dict[str, An
 
     path = folder / "targets.json"
     key = {
+        "format": 2,  # round 2: calibration source, mirror, per-side records
         "targets": spec.targets.to_dict(),
         "opponent": spec.opponent,
         "side": spec.side,
@@ -136,11 +149,7 @@ def load_targets(spec: SweepSpec, folder: Path, say: Any = None) -> dict[str, An
             return dict(old)
     out: dict[str, Any] = {"key": key, "scenarios": {}}
     for ref in spec.scenarios:
-        if say:
-            say(
-                f"targets: {len(spec.targets.doctrines)} doctrines vs {spec.opponent} on {ref.name}"
-            )
-        out["scenarios"][ref.name] = reliability_targets(
+        t = reliability_targets(
             get_scenario(ref.source),
             spec.opponent,
             spec.side,
@@ -149,17 +158,39 @@ def load_targets(spec: SweepSpec, folder: Path, say: Any = None) -> dict[str, An
             spec.protocol.test_episodes,
             spec.targets.fixed,
             spec.protocol.n_envs,
+            spec.targets.source,
         )
+        if say:
+            say(
+                f"targets on {ref.name} vs {spec.opponent}: from {t['source_note']}; best "
+                f"doctrine {t['best_doctrine']}"
+            )
+        out["scenarios"][ref.name] = t
     write_json(path, out)
     return out
+
+
+def demonstrators(spec: SweepSpec, targets: dict[str, Any]) -> dict[str, str]:
+    """Per scenario, the doctrine the imitation approaches learn from: the sweep's
+    ``demonstrator``, or (``auto``) the best doctrine against the opponent."""
+    return {
+        name: spec.demonstrator if spec.demonstrator != "auto" else t["best_doctrine"]
+        for name, t in targets["scenarios"].items()
+    }
 
 
 def prepare_folder(spec: SweepSpec, folder: Path, sweep_text: str | None) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     if sweep_text is not None:
         atomic_write_text(folder / "sweep.toml", sweep_text)
+
+
+def write_resolved(spec: SweepSpec, folder: Path, jobs: list[dict[str, Any]]) -> None:
+    """``sweep.json``: the resolved spec with the job ids (what ``lab report`` reads)."""
     resolved = spec.to_dict()
-    resolved["job_ids"] = [j["id"] for j in spec.jobs(folder)]
+    resolved["job_ids"] = [j["id"] for j in jobs]
+    resolved["demonstrators"] = sorted({j["demonstrator"] for j in jobs if "demonstrator" in j})
+    resolved["demo_record_steps"] = spec.demo_record_steps() if spec.demo_approaches() else 0
     write_json(folder / "sweep.json", resolved)
 
 
@@ -180,16 +211,15 @@ def run_sweep(
 
     folder = Path(folder)
     t0 = time.time()
+    cpu0 = _cpu_s()
     load0 = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
     prepare_folder(spec, folder, sweep_text)
     store = JobStore(folder)
     store.repair()
     say = None if quiet else (lambda m: print(m, file=sys.stderr))
     targets = load_targets(spec, folder, say)
-    jobs = spec.jobs(folder)
-    for job in jobs:
-        sc_t = targets["scenarios"].get(job["scenario"]["name"], {})
-        job["demonstrator"] = sc_t.get("best_doctrine")  # for demonstration approaches
+    jobs = spec.jobs(folder, demonstrators(spec, targets))
+    write_resolved(spec, folder, jobs)
     done_ids = store.done()
     todo = [j for j in jobs if j["id"] not in done_ids]
     skipped = len(jobs) - len(todo)
@@ -216,6 +246,8 @@ def run_sweep(
             "jobs_run": ran,
             "jobs_failed": prog.failed,
             "jobs_skipped": skipped,
+            # the driver and its (waited-for) child processes; Ray's workers are not children
+            "cpu_s": None if executor.name == "ray" else round(_cpu_s() - cpu0, 1),
             "load_start": load0,
             "load_end": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
             "machine": machine_info(),
@@ -233,4 +265,4 @@ def run_sweep(
     }
 
 
-__all__ = ["load_targets", "machine_info", "run_sweep"]
+__all__ = ["demonstrators", "load_targets", "machine_info", "run_sweep", "write_resolved"]

@@ -1,14 +1,28 @@
 """Reliability targets: win rates an agent must reliably reach, set from the game itself.
 
-:func:`reliability_targets` is the one place targets come from. Round 1 measures
-them with the doctrines: every candidate doctrine plays the sweep's side against
-the evaluation opponent on test worlds, with as many episodes as each reported
-agent point (``targets.episodes``, default the sweep's ``test_episodes``; greedy,
-Wilson 95% intervals), and the best one (highest win rate) sets two targets:
+:func:`reliability_targets` is the one place targets come from. It takes every
+candidate doctrine's record playing the sweep's side against the evaluation
+opponent on held-out worlds, from one of two sources:
+
+- ``calibration``: the scenario's committed calibration
+  (:func:`cgfsim.agents.calibration.load_calibration`, ``cgfsim calibrate``): the
+  round robin's per-side record of each doctrine against the opponent and the
+  opponent's **mirror** match (the opponent playing itself: the side advantage),
+  on test-split keys (and the held-out map pool of a random-map scenario). Used
+  when the scenario ships one made from its current text and the opponent is one
+  of its doctrines;
+- ``doctrines``: a live round robin when it does not (a scenario file of one's
+  own, a changed scenario, a checkpoint opponent): every candidate doctrine plays
+  the agent's side against the opponent on the test worlds of seed 0, with as many
+  episodes as each reported agent point (``targets.episodes``; greedy).
+
+``source = "auto"`` (the default) takes the calibration where there is one and
+states why not otherwise. The best candidate (highest win rate; the opponent's
+mirror counts when the opponent is a candidate) sets two targets (Wilson 95%):
 
 - ``parity``: the best doctrine's lower bound. With equal episode counts an
-  agent's lower bound reaches it exactly when the agent won at least as many
-  test episodes as the doctrine did: it did as well as the doctrine;
+  agent's lower bound reaches it exactly when the agent won at least as many test
+  episodes as the doctrine did: it did as well as the doctrine;
 - ``exceed``: the best doctrine's upper bound. An agent whose lower bound reaches
   it is better than the doctrine beyond both results' uncertainty.
 
@@ -17,16 +31,15 @@ show with the sweep's test episodes (above the Wilson lower bound of N wins in N
 episodes, e.g. when the best doctrine already wins every game) is marked
 unreachable and reported as such, never silently kept. The best doctrine is also
 the demonstrator for the learning-from-demonstration approaches.
-
-(Round 2 switches the source to the scenario's calibration, the doctrine round
-robin with the mirror score, without changing this interface.)
 """
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from cgfsim.sim.errors import CgfsimError
 from cgfsim.sim.metrics import wilson_interval
 from cgfsim.sim.splits import key_base
 
@@ -47,6 +60,103 @@ def max_provable(episodes: int) -> float:
     return wilson_interval(episodes, episodes)[0]
 
 
+def find_calibration(scenario: Any, opponent: str) -> tuple[dict[str, Any] | None, str]:
+    """``(calibration, "")`` when ``scenario`` (a Scenario or ScenarioRef: ``name`` and
+    ``text``) ships a calibration of its current text whose round robin includes
+    ``opponent``; else ``(None, why not)``."""
+    from cgfsim.agents.calibration import load_calibration
+
+    try:
+        cal = load_calibration(scenario.name)
+    except CgfsimError:
+        return None, f"scenario {scenario.name} ships no calibration"
+    text = getattr(scenario, "text", "") or ""
+    if cal.get("scenario_sha256") != hashlib.sha256(text.encode("utf-8")).hexdigest():
+        return None, (
+            f"the calibration of {scenario.name} was made from another version of its text"
+        )
+    if opponent not in cal["round_robin"]["players"]:
+        return None, f"the opponent {opponent!r} is not one of the calibration's doctrines"
+    return cal, ""
+
+
+def _record(
+    doctrine: str, wins: int, draws: int, losses: int, mirror: bool = False
+) -> dict[str, Any]:
+    n = wins + draws + losses
+    lo, hi = wilson_interval(wins, n)
+    return {
+        "doctrine": doctrine,
+        "episodes": n,
+        "win_rate": wins / n,
+        "ci_low": lo,
+        "ci_high": hi,
+        "draw_rate": draws / n,
+        "loss_rate": losses / n,
+        "mirror": mirror,
+    }
+
+
+def calibration_records(
+    cal: dict[str, Any], opponent: str, side: str, doctrines: list[str] | tuple[str, ...]
+) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+    """Each candidate doctrine's record as ``side`` against ``opponent`` in a calibration,
+    and the opponent's mirror record from ``side`` (``None`` if absent).
+
+    A symmetric scenario's calibration plays blue only; by symmetry that record holds
+    for red too.
+    """
+    rr = cal["round_robin"]
+    other = "red" if side == "blue" else "blue"
+    both = bool(rr.get("both_sides", True))
+    mirror = None
+    for m in cal.get("mirror", []):
+        if m["player"] == opponent:
+            w, d, lo = m["wins"], m["draws"], m["losses"]
+            mirror = _record(opponent, *((w, d, lo) if side == "blue" or not both else (lo, d, w)))
+            mirror["mirror"] = True
+    rows = []
+    for doc in doctrines:
+        if doc == opponent:
+            if mirror is not None:
+                rows.append(mirror)
+            continue
+        rec = None
+        for m in rr["matches"]:
+            mine = m["player"] == doc and m["opponent"] == opponent
+            theirs = m["player"] == opponent and m["opponent"] == doc
+            if mine and (m["side"] == side or not both):
+                rec = (m["wins"], m["draws"], m["losses"])
+            elif theirs and (m["side"] == other or not both):
+                rec = (m["losses"], m["draws"], m["wins"])
+            if rec is not None:
+                break
+        if rec is not None:
+            rows.append(_record(doc, *rec))
+    return rows, mirror
+
+
+def live_records(
+    scenario: Any,
+    opponent: str,
+    side: str,
+    doctrines: list[str] | tuple[str, ...],
+    episodes: int,
+    n_envs: int | None = None,
+) -> list[dict[str, Any]]:
+    """Each candidate doctrine's record as ``side`` against ``opponent``, played now on the
+    test worlds of seed 0 (held-out maps on a random-map scenario)."""
+    from cgfsim.agents.evaluation import evaluate
+    from cgfsim.sim.splits import map_pool
+
+    sc: Any = map_pool(scenario, "test")
+    rows = []
+    for d in doctrines:
+        r = evaluate(d, sc, opponent, episodes, side=side, seed=key_base("test", 0), n_envs=n_envs)
+        rows.append(_record(d, r.wins, r.draws, r.losses, mirror=d == opponent))
+    return rows
+
+
 def reliability_targets(
     scenario: Any,
     opponent: str,
@@ -56,56 +166,75 @@ def reliability_targets(
     test_episodes: int,
     fixed: dict[str, float] | None = None,
     n_envs: int | None = None,
+    source: str = "auto",
 ) -> dict[str, Any]:
-    """``{"targets": [...], "best_doctrine": name, "doctrines": [...]}`` for one scenario."""
-    from cgfsim.agents.evaluation import evaluate
-
-    rows: list[dict[str, Any]] = []
-    for d in doctrines:
-        r = evaluate(
-            d, scenario, opponent, episodes, side=side, seed=key_base("test", 0), n_envs=n_envs
-        )
-        lo, hi = r.win_ci
-        rows.append(
-            {
-                "doctrine": d,
-                "episodes": r.episodes,
-                "win_rate": r.win_rate,
-                "ci_low": lo,
-                "ci_high": hi,
-                "draw_rate": r.draw_rate,
-                "loss_rate": r.loss_rate,
-            }
-        )
-    rows.sort(key=lambda x: -x["win_rate"])
+    """``{"targets": [...], "best_doctrine": name, "doctrines": [...], "source": ...}`` for
+    one scenario; ``source`` is ``auto``, ``calibration`` or ``doctrines`` (module doc)."""
+    cal, why = None, "targets.source = 'doctrines'"
+    if source in ("auto", "calibration"):
+        cal, why = find_calibration(scenario, opponent)
+        if cal is None and source == "calibration":
+            raise CgfsimError(f"targets.source = 'calibration': {why}")
+    mirror = None
+    if cal is not None:
+        rows, mirror = calibration_records(cal, opponent, side, doctrines)
+        if not rows:
+            raise CgfsimError(
+                f"the calibration of {scenario.name} has no record of {', '.join(doctrines)} "
+                f"against {opponent}"
+            )
+        origin = {
+            "source": "calibration",
+            "source_note": f"the calibration shipped with {scenario.name} (`{cal.get('command')}`)",
+            "episodes": int(cal["episodes"]),
+            "worlds": str(cal["keys"]) + (f", {cal['maps']}" if cal.get("maps") else ""),
+        }
+    else:
+        rows = live_records(scenario, opponent, side, doctrines, episodes, n_envs)
+        mirror = next((r for r in rows if r["mirror"]), None)
+        origin = {
+            "source": "doctrines",
+            "source_note": f"a live round robin ({why})",
+            "episodes": episodes,
+            "worlds": "test split, seed 0 (the agents' seed-0 test worlds)"
+            + (", held-out test maps" if getattr(scenario, "random_map", None) else ""),
+        }
+    rows.sort(key=lambda x: (-x["win_rate"], x["doctrine"]))
     best = rows[0]
     ceiling = max_provable(test_episodes)
+    who = best["doctrine"] + (" (the opponent's mirror)" if best["mirror"] else "")
     targets = [
         Target(
             "parity",
             best["ci_low"],
-            f"parity with {best['doctrine']} (its win rate {best['win_rate']:.3f}, "
+            f"parity with {who} (its win rate {best['win_rate']:.3f}, "
             f"lower bound {best['ci_low']:.3f})",
         ),
         Target(
             "exceed",
             best["ci_high"],
-            f"exceed {best['doctrine']} (its upper bound {best['ci_high']:.3f})",
+            f"exceed {who} (its upper bound {best['ci_high']:.3f})",
         ),
     ]
     targets += [Target(k, float(v), f"fixed target {v:.3f}") for k, v in (fixed or {}).items()]
     targets = [Target(t.name, t.value, t.description, t.value <= ceiling) for t in targets]
     return {
-        "source": "doctrines",
+        **origin,
         "opponent": opponent,
         "side": side,
-        "episodes": episodes,
-        "worlds": "test split, seed 0 (the agents' seed-0 test worlds)",
         "max_provable": ceiling,
         "best_doctrine": best["doctrine"],
+        "mirror": mirror,
         "doctrines": rows,
         "targets": [t.to_dict() for t in targets],
     }
 
 
-__all__ = ["Target", "max_provable", "reliability_targets"]
+__all__ = [
+    "Target",
+    "calibration_records",
+    "find_calibration",
+    "live_records",
+    "max_provable",
+    "reliability_targets",
+]
