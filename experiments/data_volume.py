@@ -6,15 +6,17 @@ A thin entrance to the lab (:mod:`cgfsim.lab`): it runs a preset sweep of
 path. The same sweep runs with ``cgfsim lab run``; this script only adds the
 presets and the output location.
 
-Presets:
+Presets (every one with all eight approaches unless stated: PPO-MLP, GA-MLP,
+RecurrentPPO-LSTM, GA-LSTM on env steps; BC-MLP, BC-LSTM, DAgger-MLP on
+demonstration steps; BC-then-PPO on both):
 
-- ``quick``: PPO-MLP, RecurrentPPO-LSTM, GA-MLP and GA-LSTM, 3 seeds, Duel
-  against ``random``, minutes on 2 cores;
-- ``full``: 5 seeds, Duel and RandomField (held-out maps), budgets over three
-  orders of magnitude, 1,000 test episodes per point.
-
-Round 2 adds the learning-from-demonstration approaches (BC-MLP, BC-LSTM,
-DAgger-MLP, BC-then-PPO) as registry entries of :mod:`cgfsim.lab.approaches`.
+- ``quick`` (``make demo``): 3 seeds, Duel against ``retreat``, a few minutes on
+  2 cores; the targets come from Duel's calibration;
+- ``full``: 5 seeds, Duel, Skirmish and RandomField (held-out maps) against
+  ``retreat``, budgets over three orders of magnitude on every axis, 1,000 test
+  episodes per point: days of CPU on 2 cores, resumable;
+- ``maps``: PPO-MLP and GA-MLP on RandomField against ``random``, judged on
+  held-out maps.
 
 Usage::
 

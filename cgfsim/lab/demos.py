@@ -114,7 +114,8 @@ def dataset_key(
     return f"{NAMESPACE}/{slug}-{demonstrator}-vs-{opponent}-s{seed}-{digest}-v0", ident
 
 
-def _usable_steps(info: dict[str, Any]) -> int:
+def usable_steps(info: dict[str, Any]) -> int:
+    """Transitions in a dataset's train and validation splits (what BC learns from)."""
     sizes = info.get("splits", {})
     return int(sum(sizes.get(k, {}).get("transitions", 0) for k in ("train", "validation")))
 
@@ -206,12 +207,12 @@ def cached_demos(
         info, recorded = _record_or_adopt(
             scenario, demonstrator, opponent, side, obs, seed, episodes, dataset_id, root
         )
-        if _usable_steps(info) >= steps:
+        if usable_steps(info) >= steps:
             break
         episodes = math.ceil(episodes * 1.3)  # the pilot underestimated: a larger one
     else:
         raise CgfsimError(
-            f"demonstrations {dataset_id}: {_usable_steps(info)} usable steps, fewer than {steps}"
+            f"demonstrations {dataset_id}: {usable_steps(info)} usable steps, fewer than {steps}"
         )
     return {
         "dataset_id": info["dataset_id"],
@@ -219,7 +220,7 @@ def cached_demos(
         "path": info["path"],
         "episodes": int(info["episodes"]),
         "transitions": int(info["transitions"]),
-        "usable_steps": _usable_steps(info),
+        "usable_steps": usable_steps(info),
         "recording_env_steps": int(info["recording_env_steps"]),
         "recording_wall_s": info.get("wall_s"),
         "demonstrator_win_rate": info.get("demonstrator_win_rate"),
@@ -228,4 +229,4 @@ def cached_demos(
     }
 
 
-__all__ = ["cached_demos", "dataset_key", "episodes_for", "mean_episode_length"]
+__all__ = ["cached_demos", "dataset_key", "episodes_for", "mean_episode_length", "usable_steps"]

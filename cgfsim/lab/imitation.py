@@ -28,6 +28,9 @@ Options (``[options.<approach>]``): BC and DAgger take the supervised
 hyperparameters (:data:`cgfsim.agents.supervised.DEFAULTS`; DAgger also
 :data:`cgfsim.agents.dagger.EXTRA`). BC-then-PPO takes ``demo_steps``, a ``bc``
 table (BC hyperparameters, which also set the network) and PPO hyperparameters.
+BC and BC-then-PPO also take ``dataset``: a demonstration dataset of one's own (a
+path or Minari id, e.g. from ``cgfsim demos from-replays``) to learn from instead of
+recording the best doctrine; it must be of the sweep's scenario.
 """
 
 from __future__ import annotations
@@ -39,13 +42,39 @@ from cgfsim.lab.approaches import Approach, JobContext, learner_kwargs, register
 from cgfsim.sim.errors import CgfsimError
 
 #: BC-then-PPO's own option keys (the rest goes to PPO).
-BC_PPO_KEYS = ("demo_steps", "bc")
+BC_PPO_KEYS = ("demo_steps", "bc", "dataset")
+
+
+def given_dataset(path: str) -> dict[str, Any]:
+    """A dataset named in the options, described like a recorded one."""
+    from cgfsim.agents.demos import dataset_info
+    from cgfsim.lab.demos import usable_steps
+
+    info = dataset_info(path)
+    d = info.get("demonstrator", {})
+    return {
+        "dataset_id": info["dataset_id"],
+        "demonstrator": d.get("name", "?") if isinstance(d, dict) else str(d),
+        "path": info["path"],
+        "episodes": int(info["episodes"]),
+        "transitions": int(info["transitions"]),
+        "usable_steps": usable_steps(info),
+        "recording_env_steps": int(info["recording_env_steps"]),
+        "recording_wall_s": info.get("wall_s"),
+        "demonstrator_win_rate": info.get("demonstrator_win_rate"),
+        "recorded": False,
+        "given": True,
+        "wait_s": 0.0,
+    }
 
 
 def job_demos(ctx: JobContext, steps: int | None = None) -> dict[str, Any]:
-    """The seed's shared demonstration dataset (recorded on first use)."""
+    """The dataset given in the options, else the seed's shared demonstration dataset
+    (recorded on first use)."""
     from cgfsim.lab.demos import cached_demos
 
+    if ctx.options.get("dataset"):
+        return given_dataset(str(ctx.options["dataset"]))
     if ctx.demonstrator is None:
         raise CgfsimError("this approach needs a demonstrator; the sweep named none")
     if ctx.demo_cache is None:
@@ -92,7 +121,7 @@ def _bc(policy: str) -> tuple[Callable[[JobContext], Mapping[str, Any]], Any]:
             policy=policy,
             seed=ctx.seed,
             out_dir=ctx.run_dir,
-            hparams=dict(ctx.options),
+            hparams={k: v for k, v in ctx.options.items() if k != "dataset"},
             eval_at=list(ctx.budgets),
             scenario=ctx.scenario,
             budget_hook=hook,
@@ -110,13 +139,24 @@ def _bc(policy: str) -> tuple[Callable[[JobContext], Mapping[str, Any]], Any]:
     def check(options: Mapping[str, Any], scenario: Any) -> None:
         from cgfsim.agents import supervised as S
 
-        S.resolve_hparams(dict(options), policy)
+        S.resolve_hparams({k: v for k, v in options.items() if k != "dataset"}, policy)
+        _check_dataset(options, scenario)
 
     return train, check
 
 
+def _check_dataset(options: Mapping[str, Any], scenario: Any) -> None:
+    """A dataset given in the options opens and is of the sweep's scenario."""
+    if not options.get("dataset"):
+        return
+    from cgfsim.agents.bc import check_scenario
+    from cgfsim.agents.demo_store import open_dataset
+
+    check_scenario(open_dataset(str(options["dataset"])), scenario)
+
+
 def _bc_record_steps(options: Mapping[str, Any], budgets: list[int]) -> int:
-    return int(budgets[-1])
+    return 0 if options.get("dataset") else int(budgets[-1])
 
 
 for _name, _label, _pol in (("bc-mlp", "BC-MLP", "mlp"), ("bc-lstm", "BC-LSTM", "lstm")):
@@ -267,6 +307,7 @@ def _bc_ppo_check(options: Mapping[str, Any], scenario: Any) -> None:
     from cgfsim.agents.export import ARCH_KEYS
 
     _, bc_hp, rl_hp = _split_bc_ppo(options, [1])
+    _check_dataset(options, scenario)
     hp = S.resolve_hparams(bc_hp, "mlp")
     if hp["layer_norm"]:
         raise CgfsimError("bc.layer_norm: PPO cannot start from a layer_norm policy")
@@ -290,7 +331,7 @@ def _bc_ppo_budgets(options: Mapping[str, Any], budgets: list[int]) -> None:
 
 
 def _bc_ppo_record(options: Mapping[str, Any], budgets: list[int]) -> int:
-    return _split_bc_ppo(options, budgets)[0]
+    return 0 if options.get("dataset") else _split_bc_ppo(options, budgets)[0]
 
 
 register(
@@ -307,4 +348,4 @@ register(
     )
 )
 
-__all__ = ["BC_PPO_KEYS", "job_demos"]
+__all__ = ["BC_PPO_KEYS", "given_dataset", "job_demos"]

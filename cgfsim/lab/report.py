@@ -76,8 +76,20 @@ def _answer(an: Analysis, labels: dict[str, str]) -> list[str]:
             f"**{sc} vs {opp}.** The best doctrine against `{opp}` is "
             f"`{tg['best_doctrine']}`, winning {best['win_rate']:.3f} "
             f"[{best['ci_low']:.3f}, {best['ci_high']:.3f}] of {best['episodes']} test episodes "
-            f"as {tg['side']} (source: {tg['source_note']})."
+            f"as {tg['side']}; source: {tg['source_note']}."
         )
+        who = sorted(
+            {
+                r["job"]["demonstrator"]
+                for r in an.records
+                if "demonstrator" in r["job"] and r["job"]["scenario"]["name"] == sc
+            }
+        )
+        if who:
+            lines[-1] += (
+                f" The imitation approaches learn from `{'`, `'.join(who)}` (demonstrations "
+                "recorded on worlds of their own, or queried as DAgger's expert)."
+            )
         have = [a for a in an.approaches() if (sc, a) in an.curves]
         for t in an.target_list(sc):
             reached, missed = [], []
@@ -97,8 +109,9 @@ def _answer(an: Analysis, labels: dict[str, str]) -> list[str]:
                     top = fmt_steps(an.budgets_of(a)[-1])
                     missed.append(f"{labels[a]} ({r['reached']}/{r['seeds']} within {top})")
             what = {
-                "parity": "be reliably at parity with it",
-                "exceed": "reliably exceed it",
+                "mirror": f"reliably beat `{opp}` as often as it beats itself",
+                "parity": "be reliably at parity with the best doctrine",
+                "exceed": "reliably exceed the best doctrine",
             }.get(t["name"], f"reach target {t['name']}")
             text = f"- To {what} (test win-rate lower bound >= {t['value']:.3f}): "
             reached.sort()

@@ -103,11 +103,12 @@ def protocol_section(an: Analysis, labels: dict[str, str]) -> list[str]:
         "Over seeds: the median (the budget by which half the seeds were reliable) with the "
         "distribution-free order-statistic interval for the median; its coverage is below 95% "
         "with fewer than 6 seeds ([min, max] over 3 seeds covers 75%, over 5 seeds 94%).",
-        "- Targets: the best doctrine's record against the opponent from the agent's side "
-        "(the scenario's calibration where it ships one, else a live round robin on test "
-        "worlds): parity = its win-rate lower bound (with equal episode counts: the agent won "
-        "at least as many test episodes as the doctrine), exceed = its upper bound (better "
-        "beyond both intervals).",
+        "- Targets: the doctrines' records against the opponent from the agent's side (the "
+        "scenario's calibration where it ships one, else a live round robin on test worlds). "
+        "mirror = the lower bound of the opponent's win rate against itself (a first "
+        "competence: as good against it as it is); parity = the best doctrine's win-rate lower "
+        "bound (with equal episode counts: the agent won at least as many test episodes as "
+        "the doctrine); exceed = its upper bound (better beyond both intervals).",
     ]
     if random_maps:
         lines.append(

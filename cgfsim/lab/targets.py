@@ -17,8 +17,15 @@ opponent on held-out worlds, from one of two sources:
   episodes as each reported agent point (``targets.episodes``; greedy).
 
 ``source = "auto"`` (the default) takes the calibration where there is one and
-states why not otherwise. The best candidate (highest win rate; the opponent's
-mirror counts when the opponent is a candidate) sets two targets (Wilson 95%):
+states why not otherwise. The targets (Wilson 95% bounds):
+
+- ``mirror``: the lower bound of the opponent's mirror score from the agent's side
+  (how often the opponent doctrine beats itself): an agent that reaches it plays at
+  least as well against the opponent as the opponent does, a first competence;
+  left out when the mirror is itself the best record (then it is ``parity``);
+
+and, from the best candidate (highest win rate; the opponent's mirror counts when
+the opponent is a candidate):
 
 - ``parity``: the best doctrine's lower bound. With equal episode counts an
   agent's lower bound reaches it exactly when the agent won at least as many test
@@ -216,6 +223,16 @@ def reliability_targets(
             f"exceed {who} (its upper bound {best['ci_high']:.3f})",
         ),
     ]
+    if mirror is not None and not best["mirror"]:
+        targets.insert(
+            0,
+            Target(
+                "mirror",
+                mirror["ci_low"],
+                f"as good as {opponent} against itself (its mirror win rate "
+                f"{mirror['win_rate']:.3f} as {side}, lower bound {mirror['ci_low']:.3f})",
+            ),
+        )
     targets += [Target(k, float(v), f"fixed target {v:.3f}") for k, v in (fixed or {}).items()]
     targets = [Target(t.name, t.value, t.description, t.value <= ceiling) for t in targets]
     return {

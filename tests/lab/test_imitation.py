@@ -84,6 +84,27 @@ def test_one_dataset_per_seed_is_recorded_once_and_reused(imitation_run: Path) -
     assert len(JobStore(imitation_run).records()) == 4
 
 
+def test_a_dataset_of_ones_own_replaces_the_recording(imitation_run: Path, tmp_path: Path) -> None:
+    (ds,) = [p for p in (imitation_run / "demos" / "lab").iterdir() if p.is_dir()]
+    sweep = (
+        SWEEP.read_text()
+        .replace('["bc-mlp", "bc-lstm", "dagger-mlp", "bc-ppo"]', '["bc-mlp"]')
+        .replace("epochs = 3", f'epochs = 3\ndataset = "{ds}"')
+    )
+    sweep = sweep[: sweep.index("[options.bc-lstm]")]
+    f = tmp_path / "own.toml"
+    f.write_text(sweep)
+    out = tmp_path / "own"
+    assert main(["lab", "run", str(f), "--out", str(out), "--quiet"]) == 0
+    (rec,) = JobStore(out).records()
+    assert rec["result"]["demos"]["given"] and rec["result"]["demos"]["path"] == str(ds)
+    assert not (out / "demos").exists()  # nothing recorded
+    other = f.read_text().replace('scenarios = ["duel"]', 'scenarios = ["skirmish"]')
+    f.write_text(other)
+    assert main(["lab", "run", str(f), "--out", str(tmp_path / "bad")]) == 2
+    assert not (tmp_path / "bad").exists()
+
+
 def test_the_demonstrator_is_part_of_a_demonstration_job_identity(tmp_path: Path) -> None:
     spec = load_sweep(SWEEP)
     a = {j["approach"]: j for j in spec.jobs(tmp_path, {"Duel": "advance"})}

@@ -100,13 +100,17 @@ def engine_resets(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, int, bytes
     return seen
 
 
-@pytest.mark.parametrize("approach", ["ppo-mlp", "ga-mlp"])
+@pytest.mark.parametrize("approach", ["ppo-mlp", "ga-mlp", "bc-mlp", "dagger-mlp"])
 def test_training_and_evaluation_worlds_are_disjoint(
     tmp_path: Path, engine_resets: list[tuple[str, int, bytes]], approach: str
 ) -> None:
+    """Learners train on `train` worlds (demonstrations are recorded on `demo` worlds),
+    select on `validation` worlds and held-out maps, report on `test` worlds."""
     options = {
         "ppo-mlp": {"n_envs": 8, "n_steps": 16, "batch_size": 64, "n_epochs": 1, "hidden": [8]},
         "ga-mlp": {"pop": 4, "episodes_per_ind": 2, "hidden": [8]},
+        "bc-mlp": {"epochs": 2, "hidden": [8]},
+        "dagger-mlp": {"iterations": 2, "epochs": 2, "hidden": [8], "n_envs": 8},
     }[approach]
     spec = sweep_from_dict(
         {
@@ -114,14 +118,14 @@ def test_training_and_evaluation_worlds_are_disjoint(
                 "approaches": [approach],
                 "scenarios": [str(RANDOM_DUEL)],
                 "seeds": [3],
-                "budgets": [128, 256],
+                "budgets": [128, 256] if approach != "bc-mlp" else [256, 384],
                 "opponent": "random",
             },
             "evaluation": {"test_episodes": 12, "validation_episodes": 6},
             "options": {approach: options},
         }
     )
-    (job,) = spec.jobs(tmp_path)
+    (job,) = spec.jobs(tmp_path, {"RandomDuel": "assault"})
     rec = run_job(job)
     sc = load_scenario(RANDOM_DUEL)
     train_maps = {m.tobytes() for m in sc.maps}
@@ -129,11 +133,14 @@ def test_training_and_evaluation_worlds_are_disjoint(
     for split, seed, m in engine_resets:
         assert seed == 3
         by_split.setdefault(split, set()).add(m)
-    assert set(by_split) >= {"train", "validation", "test"}
-    assert by_split["train"] <= train_maps  # training sees training maps only
+    learned_on = "demo" if approach == "bc-mlp" else "train"
+    assert set(by_split) == {learned_on, "validation", "test"}
+    assert by_split[learned_on] <= train_maps  # learning sees training maps only
     assert not by_split["validation"] & train_maps
     held_out = by_split["test"] - train_maps
-    assert held_out and not held_out & by_split["train"]
+    assert held_out and not held_out & by_split[learned_on]
     sets = {r["eval_set"] for r in rec["rows"]}
-    assert sets == {"test", "test_maps"} and {r["budget"] for r in rec["rows"]} == {128, 256}
-    assert all(r["env_steps"] <= r["budget"] for r in rec["rows"])
+    assert sets == {"test", "test_maps"}
+    assert {r["budget"] for r in rec["rows"]} == set(spec.budgets_for(approach))
+    axis = "demo_steps" if approach in ("bc-mlp", "dagger-mlp") else "env_steps"
+    assert all(r["axis"] == axis and r[axis] <= r["budget"] for r in rec["rows"])

@@ -205,7 +205,10 @@ def test_report_is_rebuilt_from_the_store(
         (folder / f).unlink()
     shutil.rmtree(folder / "plots")
     assert main(["lab", "report", str(folder)]) == 0
-    assert "| Duel | GA-MLP | parity" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "| approach | data | mirror (0.01" in printed  # random against itself wins 2%
+    assert "| parity (0.990) | exceed (0.999) | one-in-five (0.200) |" in printed
+    assert "| GA-MLP | env steps |" in printed
     md = (folder / "report.md").read_text()
     for needle in (
         "## Answer",
@@ -213,11 +216,13 @@ def test_report_is_rebuilt_from_the_store(
         "Below the protocol's minimum",
         "stratified bootstrap",
         "best doctrine against `random` is `assault`",
+        "from the calibration shipped with Duel",
+        "s CPU",
     ):
         assert needle in md
     summary = (folder / "summary.csv").read_text().splitlines()
-    assert summary[0].startswith("scenario,approach,target,target_win_rate")
-    assert len(summary) == 1 + 2 * 3  # 2 approaches x (parity, exceed, one-in-five)
+    assert summary[0].startswith("scenario,approach,axis,target,target_win_rate")
+    assert len(summary) == 1 + 2 * 4  # 2 approaches x (mirror, parity, exceed, one-in-five)
     results = (folder / "results.csv").read_text().splitlines()
     assert len(results) == 1 + 4 * 3  # 4 jobs x 3 budgets, one eval set (fixed map)
     for png in ("win_rate_vs_data", "samples_to_reliability", "performance_profile"):
@@ -225,13 +230,37 @@ def test_report_is_rebuilt_from_the_store(
     assert main(["lab", "report", str(tmp_path)]) == 2  # not a sweep folder
 
 
+ALL_APPROACHES = {
+    "ppo-mlp", "ga-mlp", "rppo-lstm", "ga-lstm", "bc-mlp", "bc-lstm", "dagger-mlp", "bc-ppo"
+}  # fmt: skip
+
+
 def test_presets_are_valid_sweeps() -> None:
+    from cgfsim.envs._common import get_scenario
+    from cgfsim.lab.targets import max_provable, reliability_targets
+
     presets = {p.stem: load_sweep(p) for p in (ROOT / "experiments" / "data_volume").glob("*.toml")}
     assert {"quick", "full", "maps"} <= set(presets)
     quick, full = presets["quick"], presets["full"]
-    assert len(quick.seeds) >= 3 and quick.protocol.test_episodes >= 1000
-    assert len(full.seeds) >= 5 and full.budgets[-1] / full.budgets[0] >= 1000
+    assert set(quick.approaches) == set(full.approaches) == ALL_APPROACHES
+    assert len(quick.seeds) >= 3 and len(quick.scenarios) == 1
+    assert quick.protocol.test_episodes >= 1000 and full.protocol.test_episodes >= 1000
+    # every preset scenario ships a calibration, and its best doctrine leaves room: parity is
+    # provable with the preset's test episodes and below certainty
+    for spec in (quick, full):
+        for ref in spec.scenarios:
+            t = reliability_targets(
+                get_scenario(ref.source), spec.opponent, spec.side, spec.targets.doctrines,
+                1, spec.protocol.test_episodes, source="calibration",
+            )  # fmt: skip
+            parity = t["targets"][0]
+            assert parity["reachable"] and parity["value"] < 0.95, (ref.name, parity)
+    assert len(full.seeds) >= 5 and len(full.scenarios) >= 2
     assert any(s.random_maps for s in full.scenarios)
+    for a in full.approaches:
+        b = full.budgets_for(a)
+        assert b[-1] / b[0] >= 1000, f"full preset: {a}'s budgets span {b[-1] / b[0]:.0f}x"
+    assert max_provable(quick.protocol.test_episodes) > 0.95
     res = subprocess.run(
         [sys.executable, str(ROOT / "experiments" / "data_volume.py"), "--preset", "nope"],
         capture_output=True,

@@ -33,13 +33,16 @@ def test_targets_come_from_the_calibration_per_side_with_the_mirror() -> None:
     assert rec["advance"]["win_rate"] == adv["wins"] / 1000
     assert t["best_doctrine"] == max(rec, key=lambda k: rec[k]["win_rate"]) == "advance"
     lo, hi = wilson_interval(adv["wins"], 1000)
-    parity, exceed = t["targets"]
+    first, parity, exceed = t["targets"]
     assert (parity["name"], parity["value"]) == ("parity", lo)
     assert (exceed["name"], exceed["value"]) == ("exceed", hi)
     assert parity["reachable"] and exceed["reachable"]
     mirror = next(m for m in cal["mirror"] if m["player"] == "retreat")
     assert rec["retreat"]["mirror"] and rec["retreat"]["win_rate"] == mirror["wins"] / 1000
     assert t["mirror"] == rec["retreat"]
+    # retreat against itself: a first target, below parity
+    assert (first["name"], first["value"]) == ("mirror", wilson_interval(mirror["wins"], 1000)[0])
+    assert first["value"] < parity["value"]
 
 
 def test_red_reads_the_other_side_of_each_match() -> None:
@@ -59,6 +62,8 @@ def test_red_reads_the_other_side_of_each_match() -> None:
     assert rec["advance"]["win_rate"] == wins / 1000
     mirror = next(x for x in cal["mirror"] if x["player"] == "assault")
     assert rec["assault"]["win_rate"] == mirror["losses"] / 1000  # red wins when blue loses
+    if t["best_doctrine"] == "assault":  # the mirror is the best record: it is parity
+        assert [x["name"] for x in t["targets"]] == ["parity", "exceed"]
 
 
 def test_without_a_calibration_of_this_text_a_live_round_robin_says_why() -> None:
