@@ -214,6 +214,13 @@ def cached_demos(
         raise CgfsimError(
             f"demonstrations {dataset_id}: {usable_steps(info)} usable steps, fewer than {steps}"
         )
+    return describe(info, demonstrator, recorded, time.perf_counter() - t0)
+
+
+def describe(
+    info: dict[str, Any], demonstrator: str, recorded: bool, wait_s: float
+) -> dict[str, Any]:
+    """What a job reports about the dataset it learnt from (``dataset_info`` -> result)."""
     return {
         "dataset_id": info["dataset_id"],
         "demonstrator": demonstrator,
@@ -225,8 +232,15 @@ def cached_demos(
         "recording_wall_s": info.get("wall_s"),
         "demonstrator_win_rate": info.get("demonstrator_win_rate"),
         "recorded": recorded,
-        "wait_s": round(time.perf_counter() - t0, 3),
+        "wait_s": round(wait_s, 3),
     }
 
 
-__all__ = ["cached_demos", "dataset_key", "episodes_for", "mean_episode_length", "usable_steps"]
+__all__ = [
+    "cached_demos",
+    "dataset_key",
+    "describe",
+    "episodes_for",
+    "mean_episode_length",
+    "usable_steps",
+]

@@ -48,24 +48,12 @@ BC_PPO_KEYS = ("demo_steps", "bc", "dataset")
 def given_dataset(path: str) -> dict[str, Any]:
     """A dataset named in the options, described like a recorded one."""
     from cgfsim.agents.demos import dataset_info
-    from cgfsim.lab.demos import usable_steps
+    from cgfsim.lab.demos import describe
 
     info = dataset_info(path)
     d = info.get("demonstrator", {})
-    return {
-        "dataset_id": info["dataset_id"],
-        "demonstrator": d.get("name", "?") if isinstance(d, dict) else str(d),
-        "path": info["path"],
-        "episodes": int(info["episodes"]),
-        "transitions": int(info["transitions"]),
-        "usable_steps": usable_steps(info),
-        "recording_env_steps": int(info["recording_env_steps"]),
-        "recording_wall_s": info.get("wall_s"),
-        "demonstrator_win_rate": info.get("demonstrator_win_rate"),
-        "recorded": False,
-        "given": True,
-        "wait_s": 0.0,
-    }
+    who = d.get("name", "?") if isinstance(d, dict) else str(d)
+    return {**describe(info, who, False, 0.0), "given": True}
 
 
 def job_demos(ctx: JobContext, steps: int | None = None) -> dict[str, Any]:
