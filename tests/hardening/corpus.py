@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -362,11 +363,16 @@ def classify(rc: int | None, err: str, made: list[str]) -> str:
     return "messy"
 
 
-def run_subprocess(case: Case, python: str, timeout: float) -> str:
+def run_subprocess(case: Case, python: str, timeout: float, cwd: Path) -> str:
+    """Run one case in a fresh process; ``cwd`` is neutral so ``PYTHONPATH`` picks the code."""
     code = "import sys; from cgfsim.cli import main; sys.exit(main(sys.argv[1:]))"
     try:
         p = subprocess.run(
-            [python, "-c", code, *case.argv], capture_output=True, text=True, timeout=timeout
+            [python, "-c", code, *case.argv],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            cwd=cwd,
         )
         rc, err = p.returncode, p.stderr
     except subprocess.TimeoutExpired:
@@ -380,10 +386,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--dir", default="/tmp/cgfsim-hostile")
     ap.add_argument("--timeout", type=float, default=120.0)
     args = ap.parse_args(argv)
+    shutil.rmtree(args.dir, ignore_errors=True)  # fresh inputs every run
     cases = build(Path(args.dir))
     table: dict[str, Counter[str]] = {}
     for c in cases:
-        res = run_subprocess(c, args.python, args.timeout)
+        res = run_subprocess(c, args.python, args.timeout, Path(args.dir))
         table.setdefault(c.kind, Counter())[res] += 1
         if res != "clean":
             print(f"{res:10s} {' '.join(c.argv)[:150]}", file=sys.stderr)
