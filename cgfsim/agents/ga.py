@@ -54,6 +54,7 @@ import torch
 from deap import base, cma, creator, tools
 
 from cgfsim.agents.checkpoints import save_checkpoint
+from cgfsim.agents.hparams import check_values
 from cgfsim.agents.networks import PolicySpec
 from cgfsim.agents.population import (
     PopulationEvaluator,
@@ -114,6 +115,7 @@ def resolve_hparams(hparams: dict[str, Any] | None) -> dict[str, Any]:
     unknown = sorted(set(hparams or {}) - set(DEFAULTS))
     if unknown:
         raise CgfsimError(f"unknown GA hyperparameters {unknown}; expected {sorted(DEFAULTS)}")
+    check_values(hparams or {}, DEFAULTS, "GA")
     hp.update(hparams or {})
     ints = ("pop", "episodes_per_ind", "elite", "tournsize", "cma_max_params", "lstm_hidden")
     for k in ints:

@@ -40,6 +40,7 @@ from sb3_contrib.common.recurrent.policies import RecurrentActorCriticPolicy
 from cgfsim.agents.checkpoints import save_checkpoint
 from cgfsim.agents.encoders import EntityExtractor, GridExtractor
 from cgfsim.agents.export import export_sb3, init_hparams, load_into_sb3
+from cgfsim.agents.hparams import check_values
 from cgfsim.agents.networks import ACTIVATIONS, OBS_MODES, CgfPolicy
 from cgfsim.agents.rl_callbacks import TrainCallback, eval_budgets
 from cgfsim.agents.runs import BudgetHook, make_run_dir, read_json, run_config, write_json
@@ -63,6 +64,22 @@ POLICY_KEYS = (
     "lstm_ortho_init",
 )
 RUNTIME_KEYS = ("torch_threads",)
+#: The kind of value each env/policy/runtime key takes (see cgfsim.agents.hparams).
+POLICY_REFERENCE: dict[str, Any] = {
+    "n_envs": 64,
+    "hidden": [64],
+    "activation": "tanh",
+    "features_dim": 128,
+    "lstm_hidden": 128,
+    "cnn_channels": [32, 64],
+    "embed_dim": 64,
+    "attn_heads": 4,
+    "attn_layers": 1,
+    "ortho_init": True,
+    "critic_lstm": True,
+    "lstm_ortho_init": True,
+    "torch_threads": 1,
+}
 
 
 def resolve_algo(algo: str, policy: str = "mlp") -> str:
@@ -193,6 +210,9 @@ def split_hparams(algo: str, hp: dict[str, Any], obs: str) -> tuple[dict, dict, 
             f"unknown {algo} hyperparameters {unknown}; expected env {list(ENV_KEYS)}, "
             f"policy {list(POLICY_KEYS)}, runtime {list(RUNTIME_KEYS)} or {sorted(allowed)}"
         )
+    sig = inspect.signature(algo_class(algo)).parameters
+    reference = {k: p.default for k, p in sig.items() if p.default is not inspect.Parameter.empty}
+    check_values(hp, {**reference, **POLICY_REFERENCE}, algo, schedules=True)
     rest = {k: _schedule(k, v) for k, v in rest.items()}
     return env, sb3_policy_kwargs(algo, obs, pol), rest, run
 

@@ -14,6 +14,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
+from cgfsim.cli import _args as A
 from cgfsim.sim.errors import CgfsimError
 
 ALGOS = ("ppo", "a2c", "rppo", "maskppo", "ga", "cmaes", "bc", "dagger")
@@ -104,8 +105,6 @@ def _check_flags(algo: str, args: argparse.Namespace) -> None:
         )
     if args.demo_steps is not None and algo not in ("bc", "dagger"):
         raise CgfsimError(f"--demo-steps is for --algo bc or dagger, not {algo}")
-    if args.demo_steps is not None and args.demo_steps < 1:
-        raise CgfsimError(f"--demo-steps must be >= 1, got {args.demo_steps}")
     if args.expert is not None and algo != "dagger":
         raise CgfsimError("--expert is for --algo dagger")
 
@@ -113,10 +112,6 @@ def _check_flags(algo: str, args: argparse.Namespace) -> None:
 def cmd_train(args: argparse.Namespace) -> int:
     algo = check_combo(args.algo, args.obs or "vector", args.policy)
     _check_flags(algo, args)
-    if args.steps < 1:
-        raise CgfsimError(f"--steps must be >= 1, got {args.steps}")
-    if args.test_episodes < 0 or args.eval_episodes < 0:
-        raise CgfsimError("--eval-episodes and --test-episodes must be >= 0")
     from cgfsim.agents.runs import make_run_dir
     from cgfsim.sim.scenario import load_scenario
 
@@ -273,8 +268,6 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from cgfsim.agents.evaluation import evaluate, load_player
     from cgfsim.agents.runs import write_json
 
-    if args.episodes < 1:
-        raise CgfsimError(f"--episodes must be >= 1, got {args.episodes}")
     _set_threads(args.threads)
     kind, what = load_player(args.player)  # bad names and corrupt checkpoints fail here
     scenario = args.scenario
@@ -379,9 +372,13 @@ def register(sub: Any) -> None:
         default=None,
         help="doctrine of the other side (default random; bc: the dataset's)",
     )
-    s.add_argument("--steps", type=int, default=100_000, help="env steps of training data")
-    s.add_argument("--seed", type=int, default=0)
-    s.add_argument("--out", help="run folder (default runs/train/<timestamp>-<tag>)")
+    s.add_argument("--steps", type=A.count, default=100_000, help="env steps of training data")
+    s.add_argument(
+        "--seed", type=A.seed, default=0, help="training seed: its own train/validation/test worlds"
+    )
+    s.add_argument(
+        "--out", type=A.out_dir, help="run folder (default runs/train/<timestamp>-<tag>)"
+    )
     s.add_argument("--side", choices=["blue", "red"], default="blue")
     s.add_argument(
         "--set",
@@ -391,23 +388,23 @@ def register(sub: Any) -> None:
     )
     s.add_argument(
         "--eval-episodes",
-        type=int,
+        type=A.nonneg,
         default=500,
         help="greedy episodes on validation worlds at each data budget, to select the best "
         "checkpoint (0: none)",
     )
     s.add_argument(
         "--test-episodes",
-        type=int,
+        type=A.nonneg,
         default=1000,
         help="greedy episodes on test worlds for the selected checkpoint after training (0: none)",
     )
-    s.add_argument("--threads", type=int, default=None, help="torch threads (default 1)")
+    s.add_argument("--threads", type=A.threads, default=None, help="torch threads (default 1)")
     s.add_argument("--dataset", help="bc / dagger: demonstration dataset (Minari id or folder)")
     s.add_argument("--root", help="Minari datasets folder for --dataset ids")
     s.add_argument(
         "--demo-steps",
-        type=int,
+        type=A.count,
         default=None,
         help="bc: use at most this many demonstration steps; dagger: the label budget "
         "(default 20000)",
@@ -435,10 +432,10 @@ def register(sub: Any) -> None:
         default="random",
         help="doctrine or checkpoint, or several separated by commas",
     )
-    s.add_argument("--episodes", type=int, default=1000)
+    s.add_argument("--episodes", type=A.count, default=1000)
     s.add_argument(
         "--seed",
-        type=int,
+        type=A.world_key,
         default=None,
         help="world i gets key seed + i (default: the test split of the checkpoint's training "
         "seed, never training worlds)",
@@ -451,11 +448,13 @@ def register(sub: Any) -> None:
         action="store_true",
         help="let networks pick impossible (no-op) actions too; default: valid actions only",
     )
-    s.add_argument("--n-envs", type=int, default=None, help="worlds per batch")
-    s.add_argument("--json", metavar="FILE", help="also write the results as JSON")
-    s.add_argument("--replay", metavar="FILE", help="record episodes to a replay file")
-    s.add_argument("--replay-episodes", type=int, default=1, help="episodes to record")
-    s.add_argument("--threads", type=int, default=None, help="torch threads (default 1)")
+    s.add_argument("--n-envs", type=A.count, default=None, help="worlds per batch")
+    s.add_argument("--json", type=A.out_file, metavar="FILE", help="also write the results as JSON")
+    s.add_argument(
+        "--replay", type=A.out_file, metavar="FILE", help="record episodes to a replay file"
+    )
+    s.add_argument("--replay-episodes", type=A.count, default=1, help="episodes to record")
+    s.add_argument("--threads", type=A.threads, default=None, help="torch threads (default 1)")
     s.set_defaults(func=cmd_evaluate)
 
     s = sub.add_parser(
@@ -464,8 +463,8 @@ def register(sub: Any) -> None:
     )
     s.add_argument("players", help="comma-separated checkpoint folders and doctrine names")
     s.add_argument("--scenario", required=True)
-    s.add_argument("--episodes", type=int, default=100, help="per pair and side")
-    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--episodes", type=A.count, default=100, help="per pair and side")
+    s.add_argument("--seed", type=A.world_key, default=0, help="world keys start here")
     s.add_argument(
         "--both-sides", action="store_true", help="play both sides even on a symmetric scenario"
     )
@@ -475,7 +474,7 @@ def register(sub: Any) -> None:
         action="store_true",
         help="let networks pick impossible (no-op) actions too; default: valid actions only",
     )
-    s.add_argument("--json", metavar="FILE", help="also write the results as JSON")
-    s.add_argument("--threads", type=int, default=None, help="torch threads (default 1)")
+    s.add_argument("--json", type=A.out_file, metavar="FILE", help="also write the results as JSON")
+    s.add_argument("--threads", type=A.threads, default=None, help="torch threads (default 1)")
     s.add_argument("--quiet", action="store_true", help="no per-match lines")
     s.set_defaults(func=cmd_tournament)
