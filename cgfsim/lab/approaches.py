@@ -104,6 +104,14 @@ class Approach:
     demonstrations: str = "none"  # "none" | "recorded" | "expert"
     record_steps: RecordFn = _no_record
     check_budgets: BudgetCheckFn = _no_budget_check
+    #: rough CPU per unit of the axis, relative to a PPO env step; it only orders a sweep's
+    #: jobs (the longest first, so a pool does not end on one long job while a worker idles)
+    cost: float = 1.0
+
+
+def expected_cost(job: Mapping[str, Any]) -> float:
+    """A job's rough relative CPU cost: its largest budget times its approach's ``cost``."""
+    return get_approach(job["approach"]).cost * float(job["budgets"][-1])
 
 
 REGISTRY: dict[str, Approach] = {}
@@ -193,9 +201,17 @@ for _name, _label, _algo, _pol in (
 ):
     register(Approach(_name, _label, "RL", "env_steps", *_rl(_algo, _pol)))
 for _name, _label, _pol in (("ga-mlp", "GA-MLP", "mlp"), ("ga-lstm", "GA-LSTM", "lstm")):
-    register(Approach(_name, _label, "GA", "env_steps", *_ga(_pol)))
+    register(Approach(_name, _label, "GA", "env_steps", *_ga(_pol), cost=0.1))
 
 # BC-MLP, BC-LSTM, DAgger-MLP, BC-then-PPO (registers itself; imports this module's names)
 from cgfsim.lab import imitation as _imitation  # noqa: E402, F401
 
-__all__ = ["REGISTRY", "Approach", "JobContext", "get_approach", "learner_kwargs", "register"]
+__all__ = [
+    "REGISTRY",
+    "Approach",
+    "JobContext",
+    "expected_cost",
+    "get_approach",
+    "learner_kwargs",
+    "register",
+]

@@ -159,6 +159,7 @@ for _name, _label, _pol in (("bc-mlp", "BC-MLP", "mlp"), ("bc-lstm", "BC-LSTM", 
             _check,
             demonstrations="recorded",
             record_steps=_bc_record_steps,
+            cost=8.0,  # a label is fitted for many epochs; measured ~8 PPO env steps on Duel
         )
     )
 
@@ -229,6 +230,7 @@ register(
         _dagger_check,
         demonstrations="expert",
         check_budgets=_dagger_budgets,
+        cost=8.0,
     )
 )
 

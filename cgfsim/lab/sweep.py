@@ -207,6 +207,7 @@ def run_sweep(
     ``executor`` comes from :func:`cgfsim.lab.executors.make_executor` (already
     checked). Returns ``{"folder", "ran", "skipped", "failed", "wall_s", "report"}``.
     """
+    from cgfsim.lab.approaches import expected_cost
     from cgfsim.lab.report import write_report
 
     folder = Path(folder)
@@ -221,7 +222,8 @@ def run_sweep(
     jobs = spec.jobs(folder, demonstrators(spec, targets))
     write_resolved(spec, folder, jobs)
     done_ids = store.done()
-    todo = [j for j in jobs if j["id"] not in done_ids]
+    # the longest first: with a few workers, the sweep does not end on one long job
+    todo = sorted((j for j in jobs if j["id"] not in done_ids), key=expected_cost, reverse=True)
     skipped = len(jobs) - len(todo)
     prog = SweepProgress(len(jobs), skipped, quiet)
     if skipped:

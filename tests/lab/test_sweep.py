@@ -68,6 +68,7 @@ def serial_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     first = _lines(out)
     total = len(load_sweep(TINY).jobs(out))
     assert 1 <= len(first) < total, "the kill should land between the first and the last job"
+    assert json.loads(first[0])["job"]["approach"] == "ppo-mlp"  # the longest jobs run first
     # a write torn by a kill in the middle of a line must cost nothing but itself
     with open(out / "results.jsonl", "a") as f:
         f.write('{"job_id": "torn", "rows": [{"budget": 2')
