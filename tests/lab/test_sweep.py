@@ -262,6 +262,10 @@ def test_presets_are_valid_sweeps() -> None:
         b = full.budgets_for(a)
         assert b[-1] / b[0] >= 1000, f"full preset: {a}'s budgets span {b[-1] / b[0]:.0f}x"
     assert max_provable(quick.protocol.test_episodes) > 0.95
+    probe = presets["probe"]  # the full preset's cost probe measures the same jobs, smaller
+    assert (probe.approaches, probe.scenarios, probe.opponent, probe.protocol) == (
+        full.approaches, full.scenarios, full.opponent, full.protocol,
+    )  # fmt: skip
     res = subprocess.run(
         [sys.executable, str(ROOT / "experiments" / "data_volume.py"), "--preset", "nope"],
         capture_output=True,
@@ -269,3 +273,18 @@ def test_presets_are_valid_sweeps() -> None:
         timeout=120,
     )
     assert res.returncode == 2 and "unknown --preset 'nope'" in res.stderr
+
+
+def test_cost_estimate_of_a_sweep_from_itself_is_its_cpu_time(serial_run: Path) -> None:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "estimate_cost", ROOT / "experiments" / "estimate_cost.py"
+    )
+    assert spec and spec.loader
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    est = mod.estimate(serial_run, TINY)
+    cpu = sum(r["result"]["job_cpu_s"] for r in JobStore(serial_run).records())
+    assert est["jobs"] == 4 and est["total_cpu_s"] == pytest.approx(cpu, rel=1e-6)
+    assert set(est["per"]) == {("ga-mlp", "Duel"), ("ppo-mlp", "Duel")}
