@@ -27,6 +27,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+from cgfsim.agents.runs import read_json
 from cgfsim.lab.approaches import get_approach
 from cgfsim.lab.spec import load_sweep
 from cgfsim.lab.store import JobStore
@@ -43,7 +44,11 @@ def data_units(approach: str, budgets: list[int]) -> float:
 def probe_rates(folder: Path) -> dict[tuple[str, str], dict[str, float]]:
     """(approach, scenario) -> CPU s per unit of data (train) and per budget point (eval)."""
     acc: dict[tuple[str, str], dict[str, float]] = defaultdict(lambda: defaultdict(float))
+    resolved = folder / "sweep.json"  # the jobs of the probe as last run (not older versions)
+    ids = set(read_json(resolved)["job_ids"]) if resolved.is_file() else None
     for rec in JobStore(folder).records():
+        if ids is not None and rec["job_id"] not in ids:
+            continue
         job, res = rec["job"], rec["result"]
         wall = max(float(res["job_wall_s"]), 1e-9)
         cpu = float(res["job_cpu_s"])
