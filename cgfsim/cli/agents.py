@@ -71,7 +71,7 @@ def _check_hparams(algo: str, policy: str, obs: str, scenario: str, hp: dict[str
     if algo in ("ga", "cmaes"):
         from cgfsim.agents.ga import resolve_hparams
 
-        resolve_hparams(hp)
+        resolve_hparams(hp, scenario)
         return
     from cgfsim.agents import rl
 
@@ -92,6 +92,20 @@ def cmd_train(args: argparse.Namespace) -> int:
         hp["torch_threads"] = args.threads
     _set_threads(hp.get("torch_threads", 1))
     _check_hparams(algo, args.policy, args.obs, sc.name, hp)  # before a run folder is made
+    league = None
+    if args.league is not None:
+        if algo in ("ga", "cmaes"):
+            raise CgfsimError("--league trains RL learners (ppo, a2c, rppo, maskppo), not the GA")
+        if args.opponent is not None:
+            raise CgfsimError("give --opponent or --league, not both")
+        from cgfsim.agents.league import parse_league, validate_league
+
+        league = parse_league(args.league)  # unknown members fail here ...
+        validate_league(league, sc, args.side)  # ... and checkpoints of another layout
+    opponent = args.opponent or "random"
+    final = args.final_episodes if args.final_episodes is not None else (1000 if league else 0)
+    if final < 0:
+        raise CgfsimError(f"--final-episodes must be >= 0, got {final}")
     if args.out:
         out = Path(args.out)
         if out.exists() and any(out.iterdir()):
@@ -101,7 +115,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         out = make_run_dir("runs", "train", tag)
     common: dict[str, Any] = dict(
         scenario=args.scenario,
-        opponent=args.opponent,
+        opponent=opponent,
         obs=args.obs,
         policy=args.policy,
         steps=args.steps,
@@ -119,15 +133,24 @@ def cmd_train(args: argparse.Namespace) -> int:
     else:
         from cgfsim.agents.rl import train_rl
 
-        res = train_rl(algo, **common)
+        res = train_rl(algo, league=league, final_episodes=final, **common)
     best = res.get("best_win_rate")
     win = "not evaluated" if best is None else f"best win rate {best:.1%} (greedy)"
+    against = f"league {args.league}" if league else opponent
     print(
-        f"trained {res.get('approach', algo)} on {sc.name} vs {args.opponent}: "
+        f"trained {res.get('approach', algo)} on {sc.name} vs {against}: "
         f"{res['env_steps']} env steps in {res['wall_s']:.1f} s, {win}"
     )
     print(f"run folder: {res['run_dir']}")
     print(f"policy: {res['policy_dir']}")
+    if res.get("final_eval"):
+        from cgfsim.agents.league import doctrine_table
+
+        print(
+            f"{res['policy_dir']} against each doctrine, greedy over valid actions, "
+            f"{final} test-split episodes each:"
+        )
+        print(doctrine_table(res["final_eval"]))
     return 0
 
 
@@ -237,7 +260,21 @@ def register(sub: Any) -> None:
     s.add_argument("--obs", default="vector", help="vector | grid | entities (default vector)")
     s.add_argument("--policy", default="mlp", help="mlp | lstm (default mlp)")
     s.add_argument("--scenario", default="duel", help="built-in name or TOML path")
-    s.add_argument("--opponent", default="random", help="doctrine of the other side")
+    s.add_argument("--opponent", default=None, help="doctrine of the other side (default random)")
+    s.add_argument(
+        "--league",
+        metavar="SPEC",
+        help="train against a league instead: members such as 'doctrines,self' (all "
+        "doctrines and snapshots of the learner), doctrine names, checkpoint folders, "
+        "and/or one league config FILE.toml; opponents drawn per world and episode by PFSP",
+    )
+    s.add_argument(
+        "--final-episodes",
+        type=int,
+        default=None,
+        help="after training, evaluate the best policy against every doctrine on this many "
+        "test-split episodes each (default 1000 with --league, else 0)",
+    )
     s.add_argument("--steps", type=int, default=100_000, help="env steps of training data")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--out", help="run folder (default runs/train/<timestamp>-<tag>)")
