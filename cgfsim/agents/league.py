@@ -454,20 +454,21 @@ def evaluate_vs_doctrines(
     episodes: int = 1000,
     seed: int = 0,
     side: str = "blue",
+    split: str = "test",
 ) -> list[EvalResult]:
     """Greedy (masked) evaluation against each doctrine separately, on test-split worlds.
 
     World keys come from ``cgfsim.sim.splits`` (``test`` split of training seed
     ``seed``), never used in training or checkpoint selection; a random-map
     scenario plays its held-out test maps (:func:`~cgfsim.sim.splits.map_pool`).
-    Every doctrine faces the same worlds.
+    Every doctrine faces the same worlds. ``split="validation"`` is for tuning.
     """
     from cgfsim.agents.evaluation import evaluate
     from cgfsim.envs._common import get_scenario
     from cgfsim.sim.splits import key_base, map_pool
 
-    sc: Any = map_pool(get_scenario(scenario), "test")
-    keys = key_base("test", seed)
+    sc: Any = map_pool(get_scenario(scenario), split)
+    keys = key_base(split, seed)
     return [
         evaluate(policy, sc, d, episodes, side=side, seed=keys) for d in (doctrines or DOCTRINES)
     ]

@@ -129,7 +129,8 @@ class TrainCallback(BaseCallback):
             while self.save_at and n >= self.save_at[0]:
                 self.save_at.pop(0)
             policy, spec = export_sb3(self.model)
-            save_checkpoint(self.run_dir / f"at-{n}", policy, spec, {**self.meta, "env_steps": n})
+            meta = {**self.meta, "env_steps": n, "wall_s": round(self.train_wall_s, 3)}
+            save_checkpoint(self.run_dir / f"at-{n}", policy, spec, meta)
         if self.budgets and n >= self.budgets[0]:
             while self.budgets and n >= self.budgets[0]:
                 self.budgets.pop(0)

@@ -182,7 +182,12 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         scenario = what[2].get("scenario") if kind == "policy" else None
         if scenario is None:
             raise CgfsimError("--scenario is required (the player names no scenario)")
+    from cgfsim.sim.doctrines import DOCTRINES
+
     opponents = [o.strip() for o in args.opponent.split(",") if o.strip()]
+    if "doctrines" in opponents and not Path("doctrines").exists():  # every doctrine, in turn
+        at = opponents.index("doctrines")
+        opponents[at : at + 1] = list(DOCTRINES)
     if not opponents:
         raise CgfsimError("--opponent needs at least one doctrine or checkpoint")
     results = []
@@ -306,7 +311,8 @@ def register(sub: Any) -> None:
     s.add_argument(
         "--opponent",
         default="random",
-        help="doctrine or checkpoint, or several separated by commas",
+        help="doctrine or checkpoint, or several separated by commas ('doctrines': each "
+        "doctrine in turn)",
     )
     s.add_argument("--episodes", type=int, default=200)
     s.add_argument("--seed", type=int, default=0, help="world i gets key seed + i")

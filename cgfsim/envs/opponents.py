@@ -25,6 +25,7 @@ players live in :mod:`cgfsim.agents.league` (this module imports no torch).
 
 from __future__ import annotations
 
+import functools
 import inspect
 import types
 from collections.abc import Callable
@@ -72,6 +73,12 @@ def per_world_attributes(engine: Engine) -> frozenset[str]:
     return _PER_WORLD[key]
 
 
+@functools.cache
+def _class_attribute(cls: type, name: str) -> Any:
+    """The class's own attribute ``name`` (a property, method, ...) or None; cached."""
+    return inspect.getattr_static(cls, name, None)
+
+
 class WorldSubset:
     """A view of some worlds of an engine, for doctrines that act on a subset.
 
@@ -91,7 +98,7 @@ class WorldSubset:
 
     def __getattr__(self, name: str) -> Any:
         engine = self._engine
-        attr = inspect.getattr_static(type(engine), name, None)
+        attr = _class_attribute(type(engine), name)
         if isinstance(attr, property) and attr.fget is not None:
             return attr.fget(self)
         if isinstance(attr, types.FunctionType):  # a plain method, run on the view
