@@ -9,7 +9,8 @@ statistics of the opponent that world played.
 
 **Members** are doctrines, checkpoints (frozen networks) and ``self``: the
 learner's own snapshots, taken every ``snapshot_every`` env steps and capped
-at ``max_snapshots`` (the oldest leaves first). A member group has a
+at ``max_snapshots`` (the oldest leaves first); a league of ``self`` alone
+starts from a snapshot of the initial policy. A member group has a
 *weight*: ``doctrines`` (all of them) and ``self`` split their weight evenly
 over their current members; a named doctrine or checkpoint has its own.
 
@@ -384,6 +385,8 @@ class League:
     def probabilities(self) -> tuple[np.ndarray, np.ndarray]:
         """(member ids, sampling probabilities) of the active members."""
         active = [m for m in self.members if m.active]
+        if not active:
+            raise CgfsimError("the league has no member to play yet (only 'self', no snapshot)")
         n_snap = sum(m.kind == "snapshot" for m in active)
         w = np.array(
             [self.self_weight / n_snap if m.kind == "snapshot" else m.weight for m in active],
@@ -554,20 +557,26 @@ class LeagueCallback(BaseCallback):
     def _on_training_start(self) -> None:
         if self.every:
             self.next = (self.num_timesteps // self.every + 1) * self.every
+            if not any(m.active for m in self.league.members):
+                self._snapshot()  # pure self-play: the first opponent is the initial policy
 
-    def _on_rollout_end(self) -> None:
+    def _snapshot(self) -> None:
         from cgfsim.agents.checkpoints import save_checkpoint
         from cgfsim.agents.export import export_sb3
         from cgfsim.agents.runs import write_json
 
         n = int(self.num_timesteps)
+        policy, spec = export_sb3(self.model)
+        m = self.league.add_snapshot(policy, n)
+        meta = {"league_member": m.name, "env_steps": n}
+        save_checkpoint(self.run_dir / "league" / f"self-{n}", policy, spec, meta)
+        write_json(self.run_dir / "league.json", self.league.to_dict())
+
+    def _on_rollout_end(self) -> None:
+        n = int(self.num_timesteps)
         if self.every and n >= self.next:
             self.next = (n // self.every + 1) * self.every
-            policy, spec = export_sb3(self.model)
-            m = self.league.add_snapshot(policy, n)
-            meta = {"league_member": m.name, "env_steps": n}
-            save_checkpoint(self.run_dir / "league" / f"self-{n}", policy, spec, meta)
-            write_json(self.run_dir / "league.json", self.league.to_dict())
+            self._snapshot()
         for row in self.league.table():
             self.logger.record(f"league/p_{row['member']}", row["probability"])
             if row["recent_win"] is not None:

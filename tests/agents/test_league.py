@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 from pathlib import Path
 from typing import Any
 
@@ -283,3 +284,27 @@ def test_evaluation_against_each_doctrine_uses_test_keys(monkeypatch: pytest.Mon
     assert [r.opponent for r in res] == ["assault", "hold"]
     assert all(r.seed == key_base("test", 3) and r.episodes == 4 and r.masked for r in res)
     assert all(c[0].meta.get("map_split") == "test" for c in calls)  # held-out maps
+
+
+def test_pure_self_play_starts_from_the_initial_policy(tmp_path: Path) -> None:
+    from cgfsim.agents.rl import train_rl
+
+    with pytest.raises(CgfsimError, match="no member to play yet"):
+        League(LeagueConfig({"self": 1.0})).sample(1)
+    hp = {"n_envs": 8, "n_steps": 16, "batch_size": 64, "n_epochs": 1, "hidden": [8]}
+    cfg = LeagueConfig({"self": 1.0}, snapshot_every=512)
+    res = train_rl(
+        "ppo",
+        "duel",
+        None,
+        steps=1024,
+        out_dir=tmp_path,
+        hparams=hp,
+        league=cfg,
+        eval_episodes=0,
+        progress=False,
+        tensorboard=False,
+    )
+    members = json.loads(Path(res["league"]).read_text())["members"]
+    assert [m["member"] for m in members] == ["self@0", "self@512", "self@1024"]
+    assert members[0]["games"] > 0
