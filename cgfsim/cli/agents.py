@@ -136,6 +136,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         res = train_rl(algo, league=league, final_episodes=final, **common)
     best = res.get("best_win_rate")
     win = "not evaluated" if best is None else f"best win rate {best:.1%} (greedy)"
+    if best is not None and league:
+        win += " over the league's doctrines"
     against = f"league {args.league}" if league else opponent
     print(
         f"trained {res.get('approach', algo)} on {sc.name} vs {against}: "
@@ -258,8 +260,9 @@ def register(sub: Any) -> None:
         "train",
         help="train an agent (RL or GA) into a run folder",
         description="Train with PPO, A2C, RecurrentPPO (rppo), MaskablePPO (maskppo), a "
-        "DEAP GA or CMA-ES. Writes config.json, curve.csv, logs (TensorBoard), checkpoints "
-        "(best/, final/) and result.json into the run folder.",
+        "DEAP GA or CMA-ES, against one opponent or (RL) a league. Every learner acts over "
+        "valid actions (masked), as evaluation does. Writes config.json, curve.csv, logs "
+        "(TensorBoard), checkpoints (best/, final/) and result.json into the run folder.",
     )
     s.add_argument("--algo", required=True, help=f"one of {', '.join(ALGOS)}")
     s.add_argument("--obs", default="vector", help="vector | grid | entities (default vector)")
