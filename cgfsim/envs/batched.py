@@ -158,9 +158,10 @@ class BatchedCommanderEnv:
         infos: list[dict[str, Any]] = [{} for _ in range(self.num_envs)]
         if res.done.any():
             idx = np.flatnonzero(res.done)
-            for i in idx.tolist():
+            ended = C.info_arrays(e, self.side, idx)  # one pass for every world that ended
+            for k, i in enumerate(idx.tolist()):
                 info = infos[i]
-                info.update(C.episode_info(e, i, self.side))
+                info.update(C.world_info(ended, k))
                 if self.autoreset:
                     info["terminal_observation"] = (
                         {k: v[i].copy() for k, v in obs.items()}

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
 
 import numpy as np
 
+from cgfsim.sim.rules import any_last
 from cgfsim.sim.terrain import Terrain
 from cgfsim.sim.units import N_TYPES, UNIT_TYPES
 
@@ -244,7 +245,10 @@ class _Ctx:
         d2, los = self.d2_los
         ob = self.ob
         sight = (los | ob.indirect_en) if ob.any_indirect_en else los
-        return self.pair & (d2 <= ob.range2_en) & sight
+        threat = d2 <= ob.range2_en
+        threat &= sight
+        threat &= self.pair
+        return threat
 
     # -- objectives
     @_once
@@ -253,14 +257,14 @@ class _Ctx:
         e, w, ob = self.e, self.w, self.ob
         # one lookup per unit: the bit set of objective zones its cell lies in
         zbits = ob.zone_bits
-        mine = np.where(self.alive, np.take(zbits, self.map_cell), 0)
-        en_cell = e.map_id[w].astype(np.int64)[:, None] * e.n_cells + (
-            e.y[w, ob.en].astype(np.int64) * e.W + e.x[w, ob.en]
-        )
-        seen = np.where(self.vis, np.take(zbits, en_cell), 0)
-        k = ob.obj_bit
-        ours = (np.bitwise_or.reduce(mine, axis=1)[:, None] & k) != 0
-        theirs = (np.bitwise_or.reduce(seen, axis=1)[:, None] & k) != 0
+        mine = np.take(zbits, self.map_cell)
+        mine *= self.alive
+        en_cell = e.y[w, ob.en].astype(np.int64) * e.W + e.x[w, ob.en]
+        if e.n_maps > 1:
+            en_cell += self.mid[:, None] * e.n_cells
+        seen = np.take(zbits, en_cell)
+        seen *= self.vis
+        ours, theirs = _zones_held(mine, ob.obj_bit), _zones_held(seen, ob.obj_bit)
         hold = np.minimum(e.hold[w].astype(_F32) * ob.inv_hold[None, :, None], 1)
         ctrl_ours, ctrl_theirs = (ours & ~theirs).astype(_F32), (theirs & ~ours).astype(_F32)
         return ctrl_ours, ctrl_theirs, hold[..., ob.side], hold[..., 1 - ob.side] * ctrl_theirs
@@ -286,7 +290,7 @@ class _Ctx:
             z = np.zeros(self.n, _F32)
             return z, z
         s = ob.side
-        att = e.attrition_points()[w]
+        att = e.attrition_points(None if isinstance(w, slice) else w)
         own = att[:, s] + e.vp_tick[w, s]
         enemy = att[:, 1 - s] + e.vp_tick_seen[w, 1 - s]
         if ob.K and e.vp.objective_held:
@@ -296,23 +300,28 @@ class _Ctx:
 
     # -- nearest relations (entity summaries)
     @_once
+    def far_d2(self) -> np.ndarray:
+        """(n, O, E) :attr:`d2_los` distances where :attr:`pair`, above any distance elsewhere
+        (the table's dtype maximum: the packed table holds twice the distance)."""
+        d2 = self.d2_los[0]
+        return np.where(self.pair, d2, np.iinfo(d2.dtype).max)
+
+    @_once
     def nearest_enemy(self) -> tuple[np.ndarray, np.ndarray]:
         """(n, O) scaled offset to the nearest known enemy's last seen cell (0 if none)."""
-        d2 = np.where(self.pair, self.d2_los[0], np.int64(1 << 30))
-        j = d2.argmin(-1)  # (n, O)
-        has = self.pair.any(-1)
-        lrow = np.take_along_axis(self.lrow_f, j, 1)
-        lcol = np.take_along_axis(self.lcol_f, j, 1)
+        j = self.far_d2.argmin(-1)  # (n, O), the lowest slot on ties
+        has = any_last(self.pair)
+        at = j + np.arange(0, self.n * self.ob.E, self.ob.E)[:, None]  # flat (world, slot)
+        lrow, lcol = np.take(self.lrow_f, at), np.take(self.lcol_f, at)
         return (lrow - self.row_f) * has, (lcol - self.col_f) * has
 
     @_once
     def nearest_own(self) -> tuple[np.ndarray, np.ndarray]:
         """(n, E) scaled offset from the nearest live own unit to the enemy's last seen cell."""
-        d2 = np.where(self.pair, self.d2_los[0], np.int64(1 << 30))
-        i = d2.argmin(1)  # (n, E)
+        i = self.far_d2.argmin(1)  # (n, E)
         has = self.pair.any(1)
-        row = np.take_along_axis(self.row_f, i, 1)
-        col = np.take_along_axis(self.col_f, i, 1)
+        at = i + np.arange(0, self.n * self.ob.O, self.ob.O)[:, None]
+        row, col = np.take(self.row_f, at), np.take(self.col_f, at)
         return (self.lrow_f - row) * has, (self.lcol_f - col) * has
 
     @_once
@@ -325,13 +334,21 @@ class _Ctx:
         return np.take_along_axis(dy, k, 2)[..., 0], np.take_along_axis(dx, k, 2)[..., 0]
 
 
+def _zones_held(bits: np.ndarray, obj_bit: np.ndarray) -> np.ndarray:
+    """(n, K) whether any unit's zone bit set (n, units) has objective k's bit."""
+    if obj_bit.shape[1] == 1:  # one objective: the bits are 0 or 1
+        return any_last(bits != 0)[:, None]
+    return (np.bitwise_or.reduce(bits, axis=1)[:, None] & obj_bit) != 0
+
+
 # -- grid painters: each writes its channel(s) of ``out`` (n, C, H, W) whole
 
 
 def _paint_static(name: str) -> Callable[[_Ctx, np.ndarray, int], None]:
     def paint(c: _Ctx, out: np.ndarray, ch: int) -> None:
         st = c.ob.static_planes(name)  # (M, w, H, W)
-        out[:, ch : ch + st.shape[1]] = st[c.mid]
+        # one map: broadcast it (indexing by map would build a (n, w, H, W) copy first)
+        out[:, ch : ch + st.shape[1]] = st[0] if len(st) == 1 else st[c.mid]
 
     return paint
 
@@ -412,13 +429,17 @@ def _paint_control(k: int) -> Callable[..., None]:
             out[:, ch] = 0
             return
         ctrl = c.objective[k]
+        if ob.K == 1:  # the same 0/1 values without the (n, H * W) temporaries
+            np.multiply(ctrl[:, :, None, None], ob.zone, out=out[:, ch : ch + 1])
+            return
         out[:, ch] = np.minimum(ctrl @ ob.zone.reshape(ob.K, -1), 1).reshape(c.n, ob.H, ob.W)
 
     return paint
 
 
-def _en_type(c: _Ctx) -> np.ndarray:
-    return c.ob.onehot_en[None] * c.ever_f[..., None]
+def _en_type(c: _Ctx) -> tuple[np.ndarray, ...]:
+    # one (n, E) array per type: written as they are, no axis to move
+    return tuple(c.ever_f * c.ob.onehot_en[:, k] for k in range(N_TYPES))
 
 
 def _age(c: _Ctx) -> np.ndarray:

@@ -175,19 +175,20 @@ def _write(dst: np.ndarray, v: Any, scale: np.ndarray | None) -> None:
         np.multiply(v, scale, out=dst)
 
 
-def _put(blk: np.ndarray, c: int, f: Feature, v: Any) -> None:
-    """Write feature ``f``'s values ``v`` at column ``c`` of ``blk`` (..., columns).
+def _put(blk: np.ndarray, c: int, f: Feature, v: Any, scale: np.ndarray) -> None:
+    """Write feature ``f``'s values ``v`` times ``scale`` (n, rows) at column ``c`` of ``blk``
+    (n, rows, columns), in one pass per column (the values of writing, then scaling).
 
     A multi-column feature gives one array with a trailing axis, or a tuple of one
     array per column (cheaper than stacking them).
     """
     if isinstance(v, tuple):
         for i, vi in enumerate(v):
-            blk[..., c + i] = vi
+            np.multiply(vi, scale, out=blk[..., c + i])
     elif f.sub:
-        blk[..., c : c + f.width] = v
+        np.multiply(v, scale[..., None], out=blk[..., c : c + f.width])
     else:
-        blk[..., c] = v
+        np.multiply(v, scale, out=blk[..., c])
 
 
 class ObservationBuilder:
@@ -466,18 +467,18 @@ class ObservationBuilder:
             "enemy": ctx.known.astype(_F32),
             "objective": np.ones((ctx.n, self.K), _F32),
         }
+        glob = [(f.fn(ctx)[:, None], c) for f, c in self._cols["global"]]
+        # Every value is written times its row's validity, so an invalid row is all zero.
         for kind, r in rows.items():
-            blk = out[:, r]
-            blk[..., 0:4] = 0.0
-            blk[..., 0] = 1.0  # valid: scaled by the row's validity below
-            blk[..., 1 + ("own", "enemy", "objective").index(kind)] = 1.0
+            blk, v = out[:, r], valid[kind]
+            blk[..., 0] = v  # valid
+            blk[..., 1:4] = 0.0
+            blk[..., 1 + ("own", "enemy", "objective").index(kind)] = v  # the row's kind
             for other in ("own", "enemy", "objective"):
                 if other != kind:
                     lo, hi, _ = self._block[other]
                     blk[..., lo:hi] = 0
             for f, c in self._cols[kind]:
-                _put(blk, c, f, f.fn(ctx))
-        for f, c in self._cols["global"]:
-            out[..., c] = f.fn(ctx)[:, None]
-        for kind, r in rows.items():
-            out[:, r] *= valid[kind][..., None]
+                _put(blk, c, f, f.fn(ctx), v)
+            for g, c in glob:
+                np.multiply(g, v, out=blk[..., c])
