@@ -165,9 +165,10 @@ class BatchedCommanderEnv:
             if ended is not None:  # a per-world opponent (league) learns who won where
                 code = e.outcome[idx]
                 ended(idx, np.where(code == 3, 0, np.where(code == 1 + self.side, 1, -1)))
-            for i in idx.tolist():
+            at_end = C.info_arrays(e, self.side, idx)  # one pass for every world that ended
+            for j, i in enumerate(idx.tolist()):
                 info = infos[i]
-                info.update(C.episode_info(e, i, self.side))
+                info.update(C.world_info(at_end, j))
                 if self.autoreset:
                     info["terminal_observation"] = (
                         {k: v[i].copy() for k, v in obs.items()}
