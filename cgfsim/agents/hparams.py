@@ -70,8 +70,8 @@ def _fits(v: Any, ref: Any, schedules: bool) -> bool:
     if isinstance(ref, int):
         return isinstance(v, int)
     if isinstance(ref, float):
-        if schedules and isinstance(v, str) and v.startswith("lin_"):
-            return True
+        if schedules and (isinstance(v, dict) or (isinstance(v, str) and v.startswith("lin_"))):
+            return True  # a schedule table (or the retired 'lin_<x>'): the learner parses it
         return isinstance(v, int | float) and math.isfinite(v)
     if isinstance(ref, str):
         return isinstance(v, str) or (schedules and isinstance(v, int | float))
@@ -92,11 +92,12 @@ def check_values(
 
     ``reference`` maps keys to their defaults (a value of the expected kind);
     keys it does not hold are not checked here (unknown names are each
-    learner's own error). ``schedules``: floats may also be ``"lin_<x>"``.
+    learner's own error). ``schedules``: floats may also be schedule tables, which
+    the learner parses (:func:`cgfsim.agents.recipe.parse_schedule`).
     """
     for k, v in hp.items():
         if k in reference and not _fits(v, reference[k], schedules):
-            extra = " or 'lin_<number>'" if schedules and isinstance(reference[k], float) else ""
+            extra = " or a schedule table" if schedules and isinstance(reference[k], float) else ""
             raise CgfsimError(
                 f"{where} hyperparameter {k}={v!r}: expected {_kind(reference[k])}{extra}"
             )
@@ -105,12 +106,3 @@ def check_values(
             if not math.isfinite(v) or (lo is not None and v < lo) or (hi is not None and v > hi):
                 span = f"{'-inf' if lo is None else lo}..{'inf' if hi is None else hi}"
                 raise CgfsimError(f"{where} hyperparameter {k}={v!r}: expected a value in {span}")
-        if isinstance(v, str) and schedules and v.startswith("lin_"):
-            try:
-                x = float(v[4:])
-            except ValueError:
-                raise CgfsimError(
-                    f"{where} hyperparameter {k}={v!r}: expected a number or 'lin_<number>'"
-                ) from None
-            if not math.isfinite(x) or x < 0:
-                raise CgfsimError(f"{where} hyperparameter {k}={v!r}: expected lin_<x> with x >= 0")

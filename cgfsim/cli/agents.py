@@ -85,7 +85,7 @@ def _check_hparams(algo: str, policy: str, obs: str, scenario: str, hp: dict[str
     if algo in ("ga", "cmaes"):
         from cgfsim.agents.ga import resolve_hparams
 
-        resolve_hparams(hp)
+        resolve_hparams(hp, scenario)
         return
     from cgfsim.agents import rl
 
@@ -140,6 +140,19 @@ def cmd_train(args: argparse.Namespace) -> int:
         from cgfsim.agents.rl import _initial_policy, resolve_algo
 
         _initial_policy(args.init_from, resolve_algo(algo, args.policy), obs, None)
+    league = None
+    if args.league is not None:
+        if algo in ("ga", "cmaes", "bc", "dagger"):
+            raise CgfsimError(f"--league trains RL learners (ppo, a2c, rppo, maskppo), not {algo}")
+        if args.opponent is not None:
+            raise CgfsimError("give --opponent or --league, not both")
+        from cgfsim.agents.league import parse_league, validate_league
+
+        league = parse_league(args.league)  # unknown members fail here ...
+        validate_league(league, sc, args.side)  # ... and checkpoints of another layout
+    final = args.final_episodes if args.final_episodes is not None else (1000 if league else 0)
+    if final < 0:
+        raise CgfsimError(f"--final-episodes must be >= 0, got {final}")
     if args.out:
         out = Path(args.out)
         if out.exists() and any(out.iterdir()):
@@ -194,7 +207,9 @@ def cmd_train(args: argparse.Namespace) -> int:
         else:
             from cgfsim.agents.rl import train_rl
 
-            res = train_rl(algo, init_from=args.init_from, **common)
+            res = train_rl(
+                algo, init_from=args.init_from, league=league, final_episodes=final, **common
+            )
     data = f"{res['env_steps']} env steps"
     if res.get("demo_steps"):
         data = f"{res['demo_steps']} demonstration steps, " + data
@@ -210,10 +225,20 @@ def cmd_train(args: argparse.Namespace) -> int:
         )
     elif algo == "dagger" and res.get("best_win_rate") is not None:
         print(f"win rate on test worlds after the last iteration {res['best_win_rate']:.1%}")
+    elif league and res.get("best_win_rate") is not None:
+        print(f"best validation win rate {res['best_win_rate']:.1%} over the league's doctrines")
     elif res.get("best_win_rate") is not None and args.test_episodes > 0:
         _report_test(res, args, sc, common["opponent"])
     print(f"run folder: {res['run_dir']}")
     print(f"policy: {res['policy_dir']}")
+    if res.get("final_eval"):
+        from cgfsim.agents.league import doctrine_table
+
+        print(
+            f"{res['policy_dir']} against each doctrine, greedy over valid actions, "
+            f"{final} test-split episodes each:"
+        )
+        print(doctrine_table(res["final_eval"]))
     return 0
 
 
@@ -275,7 +300,12 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         scenario = what[2].get("scenario") if kind == "policy" else None
         if scenario is None:
             raise CgfsimError("--scenario is required (the player names no scenario)")
+    from cgfsim.sim.doctrines import DOCTRINES
+
     opponents = [o.strip() for o in args.opponent.split(",") if o.strip()]
+    if "doctrines" in opponents and not Path("doctrines").exists():  # every doctrine, in turn
+        at = opponents.index("doctrines")
+        opponents[at : at + 1] = list(DOCTRINES)
     if not opponents:
         raise CgfsimError("--opponent needs at least one doctrine or checkpoint")
     seed = args.seed
@@ -353,9 +383,10 @@ def register(sub: Any) -> None:
         "train",
         help="train an agent (RL, GA, BC or DAgger) into a run folder",
         description="Train with PPO, A2C, RecurrentPPO (rppo), MaskablePPO (maskppo), a "
-        "DEAP GA or CMA-ES, behaviour cloning (bc) on a demonstration dataset, or DAgger "
-        "with a doctrine expert. Writes config.json, curve.csv, logs (TensorBoard), "
-        "checkpoints (best/, final/) and result.json into the run folder.",
+        "DEAP GA or CMA-ES against one opponent or (RL) a league, behaviour cloning (bc) on a "
+        "demonstration dataset, or DAgger with a doctrine expert. Every learner acts over "
+        "valid actions (masked), as evaluation does. Writes config.json, curve.csv, logs "
+        "(TensorBoard), checkpoints (best/, final/) and result.json into the run folder.",
     )
     s.add_argument("--algo", required=True, help=f"one of {', '.join(ALGOS)}")
     s.add_argument(
@@ -378,6 +409,20 @@ def register(sub: Any) -> None:
     )
     s.add_argument(
         "--out", type=A.out_dir, help="run folder (default runs/train/<timestamp>-<tag>)"
+    )
+    s.add_argument(
+        "--league",
+        metavar="SPEC",
+        help="train against a league instead: members such as 'doctrines,self' (all "
+        "doctrines and snapshots of the learner), doctrine names, checkpoint folders, "
+        "and/or one league config FILE.toml; opponents drawn per world and episode by PFSP",
+    )
+    s.add_argument(
+        "--final-episodes",
+        type=A.nonneg,
+        default=None,
+        help="after training, evaluate the best policy against every doctrine on this many "
+        "test-split episodes each (default 1000 with --league, else 0)",
     )
     s.add_argument("--side", choices=["blue", "red"], default="blue")
     s.add_argument(
@@ -430,7 +475,8 @@ def register(sub: Any) -> None:
     s.add_argument(
         "--opponent",
         default="random",
-        help="doctrine or checkpoint, or several separated by commas",
+        help="doctrine or checkpoint, or several separated by commas ('doctrines': each "
+        "doctrine in turn)",
     )
     s.add_argument("--episodes", type=A.count, default=1000)
     s.add_argument(
