@@ -10,11 +10,13 @@ Presets (every one with all eight approaches unless stated: PPO-MLP, GA-MLP,
 RecurrentPPO-LSTM, GA-LSTM on env steps; BC-MLP, BC-LSTM, DAgger-MLP on
 demonstration steps; BC-then-PPO on both):
 
-- ``quick`` (``make demo``): 3 seeds, Duel against ``retreat``, a few minutes on
-  2 cores; the targets come from Duel's calibration;
+- ``quick`` (``make demo``): 3 seeds, Duel against ``retreat``, about 400 CPU seconds;
+  the targets come from Duel's calibration;
 - ``full``: 5 seeds, Duel, Skirmish and RandomField (held-out maps) against
   ``retreat``, budgets over three orders of magnitude on every axis, 1,000 test
-  episodes per point: days of CPU on 2 cores, resumable;
+  episodes per point: about 69 CPU hours (``experiments/estimate_cost.py``), resumable;
+- ``probe``: the full preset's jobs with one seed and their two smallest budgets, what
+  ``experiments/estimate_cost.py`` scales to estimate the full preset's cost;
 - ``maps``: PPO-MLP and GA-MLP on RandomField against ``random``, judged on
   held-out maps.
 

@@ -1,21 +1,19 @@
 """Estimate what a sweep will cost from a small probe sweep that has finished.
 
-The probe (``experiments/data_volume/probe.toml``: the full preset's approaches and
-scenarios, one seed, its two smallest budgets per axis, the same evaluation
-episodes) measures, per approach and scenario, the CPU seconds of training per
-unit of data and of evaluation per budget point; this script scales them to the
-target sweep's jobs. Training costs scale with the largest budget (RL, GA,
-BC-then-PPO: one run to the largest budget) or with the sum of the budgets (BC
-and DAgger fit every budget afresh); evaluation with the number of budget
-points and the episodes per point. CPU seconds are split between training and
-evaluation in proportion to the job's wall time in each, so a loaded machine
-slows both alike. It is an extrapolation over orders of magnitude: treat it as
-the order of the cost, not a schedule.
+The probe (the ``probe`` preset, ``experiments/data_volume/probe.toml``: the full preset's
+approaches and scenarios, one seed, its two smallest budgets per axis, the same evaluation
+episodes) measures, per approach and scenario, the CPU seconds of training per unit of data
+and of evaluation per budget point; this script scales them to the target sweep's jobs.
+Training costs scale with the largest budget (RL, GA, BC-then-PPO: one run to the largest
+budget) or with the sum of the budgets (BC and DAgger fit every budget afresh); evaluation
+with the number of budget points and the episodes per point. CPU seconds are split between
+training and evaluation in proportion to the job's wall time in each, so a loaded machine
+slows both alike. It is an extrapolation over orders of magnitude: treat it as the order of
+the cost, not a schedule.
 
 Usage::
 
-    python experiments/data_volume.py --sweep experiments/data_volume/probe.toml \\
-        --executor process --out runs/probe
+    python experiments/data_volume.py --preset probe --executor process --out runs/probe
     python experiments/estimate_cost.py runs/probe --preset full
 """
 
