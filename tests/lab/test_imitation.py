@@ -19,6 +19,8 @@ from cgfsim.lab.store import JobStore
 from cgfsim.sim.errors import CgfsimError
 from cgfsim.sim.scenario import load_scenario
 
+from .conftest import assert_bad_sweep_fails
+
 torch.set_num_threads(1)
 pytestmark = pytest.mark.xdist_group("lab-imitation")
 SWEEP = Path(__file__).with_name("imitation_sweep.toml")
@@ -178,15 +180,7 @@ def test_a_recording_that_loses_the_rename_adopts_the_winner(
 def test_bad_imitation_sweeps_fail_before_anything_runs(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], edit: tuple[str, str], message: str
 ) -> None:
-    text = SWEEP.read_text()
-    assert edit[0] in text
-    bad = tmp_path / "bad.toml"
-    bad.write_text(text.replace(edit[0], edit[1], 1))
-    out = tmp_path / "out"
-    assert main(["lab", "run", str(bad), "--out", str(out)]) == 2
-    err = capsys.readouterr().err.strip()
-    assert message in err and len(err.splitlines()) == 1
-    assert not out.exists()
+    assert_bad_sweep_fails(SWEEP, edit, message, tmp_path, capsys)
 
 
 def test_targets_source_calibration_needs_one(tmp_path: Path) -> None:

@@ -23,6 +23,8 @@ from cgfsim.lab.jobs import TIMING_FIELDS
 from cgfsim.lab.spec import load_sweep
 from cgfsim.lab.store import JobStore
 
+from .conftest import assert_bad_sweep_fails
+
 pytestmark = pytest.mark.xdist_group("lab-sweep")
 
 HERE = Path(__file__).parent
@@ -165,15 +167,7 @@ def test_ray_executor_gives_identical_rows(serial_run: Path, tmp_path: Path) -> 
 def test_bad_sweeps_fail_before_anything_runs(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], edit: tuple[str, str], message: str
 ) -> None:
-    text = TINY.read_text()
-    assert edit[0] in text
-    bad = tmp_path / "bad.toml"
-    bad.write_text(text.replace(edit[0], edit[1], 1))
-    out = tmp_path / "out"
-    assert main(["lab", "run", str(bad), "--out", str(out)]) == 2
-    err = capsys.readouterr().err.strip()
-    assert message in err and str(bad) in err and len(err.splitlines()) == 1
-    assert not out.exists()
+    assert_bad_sweep_fails(TINY, edit, message, tmp_path, capsys)
 
 
 @pytest.mark.parametrize(
