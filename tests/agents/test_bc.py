@@ -14,7 +14,7 @@ import torch
 from cgfsim.agents.bc import train_bc
 from cgfsim.agents.checkpoints import load_checkpoint, save_checkpoint
 from cgfsim.agents.dagger import train_dagger
-from cgfsim.agents.demos import record_demos
+from cgfsim.agents.demos import Demo, record_demos
 from cgfsim.agents.export import export_sb3, load_into_sb3
 from cgfsim.agents.networks import PolicySpec, build_policy
 from cgfsim.agents.runs import DataAccount
@@ -25,44 +25,7 @@ torch.set_num_threads(1)
 
 #: Dead-end pockets open towards the start: a clone that drifts into one has never seen
 #: the expert back out of it (the expert never goes in). The classic compounding error.
-TRAPS = """
-[scenario]
-name = "Traps"
-description = "A recon crosses a field of dead-end pockets to an objective"
-combat = "stochastic"
-
-[map]
-ascii = '''
-.....######
-..........#
-.###.###.##
-.#.#.#.#.#.
-.#.#.#.#.##
-...........
-...........
-...........
-...........
-'''
-
-[zones]
-goal = [1, 0, 3, 0]
-blue_start = [0, 7, 10, 8]
-red_home = [10, 3, 10, 3]
-
-[forces.blue]
-units = [{ type = "recon", count = 1, zone = "blue_start" }]
-
-[forces.red]
-units = [{ type = "infantry", count = 1, zone = "red_home" }]
-
-[[objectives]]
-zone = "goal"
-hold_ticks = 1
-capturable_by = ["blue"]
-
-[victory]
-max_ticks = 30
-"""
+TRAPS = Path(__file__).resolve().parents[2] / "experiments" / "traps.toml"
 
 
 @pytest.fixture
@@ -113,12 +76,20 @@ def test_bc_clones_a_doctrine(
 
 @pytest.mark.slow
 def test_dagger_beats_bc_at_the_same_label_budget(root: Path, tmp_path: Path) -> None:
-    scenario = tmp_path / "traps.toml"
-    scenario.write_text(TRAPS)
+    scenario = TRAPS
     budget = 150
-    hp = {"epochs": 200, "patience": 30, "lr": 0.01, "batch_size": 32, "hidden": [64, 64]}
+    # Fixed-length training (no early stopping, the last epoch's weights) for both
+    # learners: DAgger's first rounds hold a few dozen labels, too few to pick an epoch.
+    hp = {
+        "epochs": 150,
+        "patience": 150,
+        "restore_best": False,
+        "lr": 0.01,
+        "batch_size": 32,
+        "hidden": [64, 64],
+    }
     bcs, dgs = [], []
-    for seed in (0, 1):  # two seeds: the effect, not one lucky draw
+    for seed in (0, 1):  # two seeds: the effect, not one lucky draw (10 seeds: see README)
         did = f"cgfsim/traps-s{seed}-v0"
         record_demos(
             scenario,
@@ -136,7 +107,7 @@ def test_dagger_beats_bc_at_the_same_label_budget(root: Path, tmp_path: Path) ->
             out_dir=tmp_path / f"bc{seed}",
             hparams=hp,
             max_demo_steps=budget,
-            eval_episodes=200,
+            eval_episodes=100,
             progress=False,
             verbose=False,
             tensorboard=False,
@@ -148,24 +119,27 @@ def test_dagger_beats_bc_at_the_same_label_budget(root: Path, tmp_path: Path) ->
             labels=budget,
             seed=seed,
             out_dir=tmp_path / f"dg{seed}",
-            hparams={**hp, "iterations": 4},
-            eval_episodes=200,
+            hparams={**hp, "iterations": 4, "oversample": 4.0},
+            eval_episodes=100,
             progress=False,
             verbose=False,
             tensorboard=False,
         )
         assert bc["demo_steps"] <= budget and dg["demo_steps"] == budget
-        assert dg["env_steps"] >= budget and bc["env_steps"] == 0
+        assert bc["env_steps"] == 0
         assert [r["beta"] for r in dg["iterations"]] == [1.0, 0.5, 0.25, 0.125]
         assert [r["demo_steps"] for r in dg["iterations"]] == [38, 76, 113, 150]
+        # the learner's rounds visited four ticks per label and labelled a sample of them
+        assert dg["env_steps"] >= 38 + 4 * (150 - 38)
         # BC imitates the expert well on the expert's own states ...
         assert bc["test_accuracy"] > 0.9 and bc["demonstrator_test_win_rate"] == 1.0
         bcs.append(bc["win_rate"])
         dgs.append(dg["win_rate"])
     # ... yet drifts into pockets it never saw the expert leave; DAgger, labelling the
-    # states its own policy visits, learns to leave them.
-    assert all(d > b for d, b in zip(dgs, bcs, strict=True)), (bcs, dgs)
-    assert np.mean(bcs) < 0.8 and np.mean(dgs) >= np.mean(bcs) + 0.15, (bcs, dgs)
+    # states its own policy visits, learns to leave them. Over seeds 0-9 DAgger won by
+    # 0.10 to 0.41 (mean 0.95 vs 0.70); seeds 0 and 1 by 0.32 and 0.23.
+    assert all(d >= b + 0.1 for d, b in zip(dgs, bcs, strict=True)), (bcs, dgs)
+    assert np.mean(bcs) < 0.8 and np.mean(dgs) >= np.mean(bcs) + 0.2, (bcs, dgs)
 
 
 def test_bc_budgets_train_nested_prefixes(root: Path, tmp_path: Path) -> None:
@@ -221,6 +195,91 @@ def test_dagger_offers_every_iteration(tmp_path: Path) -> None:
     assert [a.demo_steps for a in offers] == [30, 60] and r["demo_steps"] == 60
     assert 30 <= offers[0].env_steps < offers[1].env_steps == r["env_steps"]
     assert r["win_rate"] is None and r["curve"] == []
+
+
+@pytest.mark.parametrize("policy", ["mlp", "lstm"])
+def test_dagger_oversample_labels_a_sample_of_the_visited_ticks(
+    tmp_path: Path, policy: str
+) -> None:
+    hp = {"iterations": 2, "epochs": 2, "hidden": [8], "lstm_hidden": 8, "oversample": 3.0}
+    r = train_dagger(
+        "duel",
+        policy=policy,
+        labels=60,
+        out_dir=tmp_path / "d",
+        eval_episodes=0,
+        hparams=hp,
+        progress=False,
+        verbose=False,
+        tensorboard=False,
+    )
+    first, second = r["iterations"]
+    assert (first["labels"], second["labels"], r["demo_steps"]) == (30, 30, 60)
+    # the expert-only first round labels what it visits; the second visits 3 ticks per label
+    assert second["env_steps"] - first["env_steps"] >= 90
+    with pytest.raises(CgfsimError, match="oversample"):
+        train_dagger("duel", labels=60, hparams={"oversample": 0.5}, out_dir=tmp_path / "x")
+    assert not (tmp_path / "x").exists()
+
+
+def test_to_demo_keeps_sampled_ticks_as_rows_or_as_decisions_in_the_sequence() -> None:
+    from cgfsim.agents import demo_collect as DC
+    from cgfsim.agents import supervised as S
+    from cgfsim.agents.dagger import to_demo
+
+    T, U, A = 5, 2, 7
+    rng = np.random.default_rng(0)
+    ep = DC.Episode(
+        key=1,
+        index=0,
+        obs=rng.random((T + 1, 3), dtype=np.float32),
+        actions=np.ones((T, U), np.int64),
+        labels=np.ones((T, U), np.int64),
+        rewards=np.zeros(T, np.float32),
+        terminated=np.zeros(T, bool),
+        truncated=np.zeros(T, bool),
+        masks=np.ones((T + 1, U * A), bool),
+        outcome=0,
+    )
+    ticks = np.array([1, 3])
+    rows = to_demo(ep, U, A, ticks)
+    assert len(rows.obs) == 2 and np.array_equal(rows.obs, ep.obs[ticks])
+    seq = to_demo(ep, U, A, ticks, keep_sequence=True)
+    assert len(seq.obs) == T and (seq.labels[[0, 2, 4]] == S.STAY).all()
+    assert (seq.masks[[0, 2, 4]].sum(-1) == 1).all() and seq.masks[[1, 3]].all()
+    assert (seq.labels[ticks] == 1).all() and (ep.labels == 1).all()  # ep is untouched
+
+
+def test_fit_keeps_the_last_epoch_without_restore_best() -> None:
+    from cgfsim.agents import supervised as S
+    from cgfsim.envs.batched import BatchedCommanderEnv
+
+    env = BatchedCommanderEnv("duel", 1)
+    U, A = env.n_own, env.n_actions
+    rng = np.random.default_rng(0)
+    train, val = (
+        Demo(
+            rng.random((40, *env.observation_space.shape), dtype=np.float32),
+            rng.integers(1, 5, (40, U)),
+            np.ones((40, U, A), bool),
+        )
+        for _ in range(2)
+    )
+    for restore in (True, False):
+        hp = S.resolve_hparams({"epochs": 8, "patience": 8, "restore_best": restore})
+        spec = S.policy_spec("vector", env.observation_space.shape, U, A, "mlp", hp)
+        net = build_policy(spec, seed=0)
+        res = S.fit(net, [train], [val], hp)
+        held = net.state_dict()
+        at_last = all(torch.equal(held[k], v) for k, v in res.final_state.items())
+        losses = [r["val_loss"] for r in res.history]
+        if restore:
+            assert res.best_epoch == 1 + int(np.argmin(losses))
+            assert at_last == (res.best_epoch == len(losses))
+        else:
+            assert at_last and res.best_epoch == len(losses) == 8
+    with pytest.raises(CgfsimError, match="restore_best"):
+        S.resolve_hparams({"restore_best": "no"})
 
 
 def _bc_checkpoint(tmp_path: Path, core: str, layer_norm: bool = False) -> Path:
