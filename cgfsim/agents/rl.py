@@ -62,7 +62,7 @@ POLICY_KEYS = (
     "critic_lstm",
     "lstm_ortho_init",
 )
-RUNTIME_KEYS = ("torch_threads",)
+RUNTIME_KEYS = ("torch_threads", "critic_warmup")  # critic_warmup: see cgfsim.agents.finetune
 
 
 def resolve_algo(algo: str, policy: str = "mlp") -> str:
@@ -346,13 +346,18 @@ def train_rl(
     sc = get_scenario(scenario)  # bad input raises ScenarioError, a CgfsimError
     init = None
     if init_from is not None:
+        from cgfsim.agents.finetune import finetune_hparams
+
         init = _initial_policy(init_from, a, obs, resume)
-        hparams = init_hparams(init[0].spec, hparams)
+        hparams = finetune_hparams(a, init_hparams(init[0].spec, hparams))
     hp = resolve_hparams(a, sc.name, hparams)
     env_kw, policy_kwargs, algo_kw, run_kw = split_hparams(a, hp, obs)
     steps = int(steps)
     if steps < 1:
         raise CgfsimError(f"steps must be >= 1, got {steps}")
+    warmup = int(run_kw.get("critic_warmup", 0))
+    if warmup < 0 or (warmup and init is None):
+        raise CgfsimError(f"critic_warmup must be >= 0 and needs --init-from, got {warmup}")
     approach = f"{a}-{'lstm' if a == 'recurrent_ppo' else 'mlp'}"
     if obs != "vector":
         approach += f"-{obs}"
@@ -429,7 +434,14 @@ def train_rl(
             demo_steps=init_demo,
         )
         t0 = time.perf_counter()
-        model.learn(steps, callback=cb, reset_num_timesteps=resume is None)
+        callback: Any = cb
+        if warmup:
+            from stable_baselines3.common.callbacks import CallbackList
+
+            from cgfsim.agents.finetune import CriticWarmup
+
+            callback = CallbackList([CriticWarmup(warmup), cb])
+        model.learn(steps, callback=callback, reset_num_timesteps=resume is None)
         total_s = time.perf_counter() - t0
         model.save(str(run_dir / "sb3_model.zip"))
         final, spec = export_sb3(model)
