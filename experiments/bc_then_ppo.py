@@ -20,8 +20,15 @@ import time
 from pathlib import Path
 from typing import Any
 
-#: Duel's plain PPO settings with no warm-up: what ``--init-from`` did before.
-PLAIN: dict[str, Any] = {"critic_warmup": 0, "learning_rate": "lin_2e-3", "ent_coef": 0.003}
+
+def plain() -> dict[str, Any]:
+    """Duel's own PPO learning rate and entropy, no warm-up: what ``--init-from`` did before."""
+    from cgfsim.agents.rl import resolve_hparams
+
+    hp = resolve_hparams("ppo", "Duel", None)
+    return {"critic_warmup": 0, "learning_rate": hp["learning_rate"], "ent_coef": hp["ent_coef"]}
+
+
 OPPONENT = "retreat"
 
 
@@ -65,7 +72,7 @@ def run_seed(seed: int, budgets: list[int], episodes: int, n_eval: int, out: Pat
         }
         for name, init, hp in (
             ("bc_then_ppo", True, {}),
-            ("bc_then_ppo_plain", True, PLAIN),
+            ("bc_then_ppo_plain", True, plain()),
             ("ppo", False, {}),
         ):
             r = train_rl(
