@@ -354,7 +354,9 @@ def test_init_from_runs_and_counts_demonstrations(tmp_path: Path) -> None:
             train_rl(scenario="duel", steps=64, out_dir=tmp_path / "x", progress=False, **kw)
 
 
-@pytest.mark.parametrize(("algo", "core"), [("ppo", "mlp"), ("recurrent_ppo", "lstm")])
+@pytest.mark.parametrize(
+    ("algo", "core"), [("ppo", "mlp"), ("maskable_ppo", "mlp"), ("recurrent_ppo", "lstm")]
+)
 def test_critic_warmup_trains_only_the_critic(tmp_path: Path, algo: str, core: str) -> None:
     from cgfsim.agents.finetune import CriticWarmup, actor_parameters
     from cgfsim.agents.rl import algo_class, sb3_policy_kwargs
