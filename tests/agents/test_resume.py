@@ -187,10 +187,10 @@ def test_bad_resume_input_is_one_line_and_writes_nothing(
         open_run(fresh)
 
 
-def test_sigkilled_cli_run_resumes_and_extends(tmp_path: Path) -> None:
+def test_sigkilled_cli_run_resumes_to_its_total(tmp_path: Path) -> None:
     run = tmp_path / "run"
     cmd = [str(CGFSIM), "train", "--algo", "ppo", "--scenario", "duel", "--out", str(run)]
-    cmd += ["--steps", "1280", "--eval-episodes", "4", "--test-episodes", "0", "--quiet"]
+    cmd += ["--steps", "640", "--eval-episodes", "4", "--test-episodes", "0", "--quiet"]
     for k, v in {**RL_HP, "n_steps": 16}.items():
         cmd += ["--set", f"{k}={v}".replace(" ", "")]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -203,7 +203,7 @@ def test_sigkilled_cli_run_resumes_and_extends(tmp_path: Path) -> None:
     assert proc.returncode == -signal.SIGKILL, proc.stderr.read() if proc.stderr else ""
     done = json.loads(state.read_text())["env_steps"]
     assert done > 0 and not (run / "result.json").exists()
-    total = 1280
+    total = 640
     out = subprocess.run(
         [str(CGFSIM), "train", "--resume", str(run), "--quiet", "--test-episodes", "0"],
         capture_output=True,
