@@ -61,6 +61,14 @@ RL_ALGOS = ("ppo", "a2c", "maskable_ppo", "recurrent_ppo")
 GA_ALGOS = ("ga", "cmaes")
 #: config.json keys a resumed run takes over (the CLI refuses flags that contradict them).
 CONFIG_KEYS = ("algo", "scenario", "opponent", "obs", "policy", "side", "seed", "eval_episodes")
+#: state.json keys each kind of resume point must hold (beside version, kind, file, env_steps).
+STATE_KEYS = {
+    "rl": ("best_win_rate", "best_steps"),
+    "ga": (
+        *("generation", "executed", "wall_s", "eval_s"),
+        *("best_win_rate", "best_steps", "rng", "logbook"),
+    ),
+}
 #: The moving parts of DEAP's ``cma.Strategy`` (``BD = B * diagD`` is recomputed, not stored).
 CMA_KEYS = ("centroid", "sigma", "pc", "ps", "C", "diagD", "B", "cond", "update_count")
 
@@ -155,7 +163,12 @@ def open_run(run_dir: str | os.PathLike[str], steps: int | None = None) -> Resum
         config = read_json(d / "config.json")
     except (OSError, ValueError):
         raise CgfsimError(f"{where}: not a run folder (no readable config.json)") from None
-    if not isinstance(config, dict) or not all(k in config for k in (*CONFIG_KEYS, "steps")):
+    keys = (*CONFIG_KEYS, "steps", "hparams")
+    if (
+        not isinstance(config, dict)
+        or not all(k in config for k in keys)
+        or not isinstance(config["hparams"], dict)
+    ):
         raise CgfsimError(f"{where}: config.json is not a cgfsim train config")
     algo = config["algo"]
     if algo in ("bc", "dagger"):
@@ -176,12 +189,15 @@ def open_run(run_dir: str | os.PathLike[str], steps: int | None = None) -> Resum
             "generation, or made before --resume existed)"
         ) from None
     kind = "rl" if algo in RL_ALGOS else "ga"
-    file = rd / str(state.get("file", "")) if isinstance(state, dict) else rd
+    name = str(state.get("file", "")) if isinstance(state, dict) else ""
+    file = rd / name
     if (
         not isinstance(state, dict)
         or state.get("version") != VERSION
         or state.get("kind") != kind
         or not isinstance(state.get("env_steps"), int)
+        or not all(k in state for k in STATE_KEYS[kind])
+        or Path(name).name != name
         or not file.is_file()
     ):
         raise CgfsimError(f"{where}: resume/{STATE_FILE} is not a {kind} resume point of cgfsim")

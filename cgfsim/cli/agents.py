@@ -240,7 +240,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             res = train_rl(
                 algo, init_from=args.init_from, league=league, final_episodes=final, **common
             )
-    _report(res, args, sc, algo, common["opponent"], league, final)
+    _report(res, args, sc, algo, common.get("opponent", args.opponent), league, final)
     return 0
 
 
@@ -298,7 +298,7 @@ def _report(
     args: argparse.Namespace,
     sc: Any,
     algo: str,
-    opponent: str,
+    opponent: str | None,
     league: Any,
     final: int,
 ) -> None:
@@ -321,7 +321,7 @@ def _report(
     elif league and res.get("best_win_rate") is not None:
         print(f"best validation win rate {res['best_win_rate']:.1%} over the league's doctrines")
     elif res.get("best_win_rate") is not None and args.test_episodes > 0:
-        _report_test(res, args, sc, opponent)
+        _report_test(res, args, sc, opponent or "random")
     print(f"run folder: {res['run_dir']}")
     print(f"policy: {res['policy_dir']}")
     if res.get("final_eval"):

@@ -163,12 +163,22 @@ def test_bad_resume_input_is_one_line_and_writes_nothing(
     fresh = tmp_path / "fresh"
     fresh.mkdir()
     (fresh / "config.json").write_text(json.dumps(cfg))
+    broken = tmp_path / "broken"
+    (broken / RESUME_DIR).mkdir(parents=True)
+    (broken / "config.json").write_text(json.dumps(cfg))
+    (broken / RESUME_DIR / "scenario.toml").write_text(
+        (run / RESUME_DIR / "scenario.toml").read_text()
+    )
+    (broken / RESUME_DIR / "state.json").write_text(
+        json.dumps({"version": 1, "kind": "rl", "env_steps": 64, "file": "../config.json"})
+    )
     before = _listing(run)
     for args, match in (
         ([str(tmp_path / "nope")], "no such run folder"),
         ([str(tmp_path / "empty")], "not a run folder"),
         ([str(bc)], "bc runs cannot resume"),
         ([str(fresh)], "no resume point"),
+        ([str(broken)], "resume/state.json is not a rl resume point"),
         ([str(run)], "the run is finished (256 env steps); give --steps larger than 256"),
         ([str(run), "--steps", "256"], "already trained on 256 env steps"),
         ([str(run), "--steps", "512", "--algo", "a2c"], "--algo a2c: the run in"),
