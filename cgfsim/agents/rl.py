@@ -373,7 +373,8 @@ def train_rl(
     if steps < 1:
         raise CgfsimError(f"steps must be >= 1, got {steps}")
     warmup = int(run_kw.get("critic_warmup", 0))
-    if warmup < 0 or (warmup and init is None):
+    resumed_init = resume_point is not None and resume_point.get("init_from") is not None
+    if warmup < 0 or (warmup and init is None and not resumed_init):
         raise CgfsimError(f"critic_warmup must be >= 0 and needs --init-from, got {warmup}")
     lg_cfg = None
     if league is not None:
