@@ -239,6 +239,7 @@ def resume_run(
     c = point.config
     (point.run_dir / "result.json").unlink(missing_ok=True)  # unfinished again until it ends
     rows = truncate_curve(point.run_dir, point.env_steps)
+    state = {**point.state, **_best_past_point(point)}
     common: dict[str, Any] = dict(
         obs=c["obs"],
         policy=c["policy"],
@@ -249,7 +250,7 @@ def resume_run(
         eval_episodes=int(c["eval_episodes"]),
         progress=progress,
         tensorboard=tensorboard,
-        resume_point={**point.state, "file": str(point.file), "curve": rows},
+        resume_point={**state, "file": str(point.file), "curve": rows},
     )
     if point.total_steps == int(c["steps"]):  # the budgets still to come, as planned
         common["eval_at"] = [int(b) for b in point.state.get("budgets", [])] or [point.total_steps]
@@ -269,6 +270,24 @@ def resume_run(
         resume=point.file,
         **common,
     )
+
+
+def _best_past_point(point: ResumePoint) -> dict[str, Any]:
+    """The best checkpoint's figures when it was saved after the point (a kill in between).
+
+    ``best/`` is replaced before the next point is committed; the resumed run then
+    keeps that checkpoint as its best (its curve row is dropped with the others).
+    """
+    from cgfsim.agents.checkpoints import read_spec
+
+    try:
+        meta = read_spec(point.run_dir / "best")[1]
+    except (CgfsimError, OSError, ValueError):
+        return {}
+    n, win = meta.get("env_steps"), meta.get("win_rate")
+    if not isinstance(n, int) or not isinstance(win, int | float) or n <= point.env_steps:
+        return {}
+    return {"best_win_rate": float(win), "best_steps": n}
 
 
 # ------------------------------------------------------------------ GA state

@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 import torch
 
-from cgfsim.agents.checkpoints import load_checkpoint
+from cgfsim.agents.checkpoints import load_checkpoint, save_checkpoint
 from cgfsim.agents.ga import train_ga
 from cgfsim.agents.resume import RESUME_DIR, open_run, resume_run
 from cgfsim.agents.rl import algo_class, train_rl
@@ -106,8 +106,10 @@ def rl_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, An
         train_rl("ppo", "duel", "random", out_dir=run, budget_hook=kill_after(4), **kw)
     state = json.loads((run / RESUME_DIR / "state.json").read_text())
     assert state["env_steps"] == 128 and not (run / "result.json").exists()
-    # a kill between a curve row and the next resume point leaves a row past the point
+    # a kill between a curve row (and best/) and the next resume point leaves them past it
     append_curve_row(run, {**read_curve(run)[-1], "env_steps": 192})
+    policy, spec, meta = load_checkpoint(run / "best")
+    save_checkpoint(run / "best", policy, spec, {**meta, "env_steps": 192, "win_rate": 1.0})
     res = resume_run(open_run(run), progress=False, tensorboard=False)
     return run, res
 
@@ -125,7 +127,9 @@ def test_killed_rl_run_resumes_to_its_total(rl_run: tuple[Path, dict[str, Any]])
     model = algo_class("ppo").load(str(run / "sb3_model.zip"), device="cpu")
     assert model.num_timesteps == 256
     assert (run / "progress-to-128.csv").exists() and (run / "progress.csv").exists()
-    assert res["best_win_rate"] == max(r["win_rate"] for r in res["curve"])
+    best = load_checkpoint(run / "best")[2]  # the one saved past the point, or a later one
+    assert (res["best_env_steps"], res["best_win_rate"]) == (best["env_steps"], best["win_rate"])
+    assert res["best_win_rate"] >= 1.0
     assert sorted(p.name for p in (run / RESUME_DIR).iterdir()) == [
         "rl-256.zip",
         "scenario.toml",
