@@ -109,7 +109,37 @@ def _check_flags(algo: str, args: argparse.Namespace) -> None:
         raise CgfsimError("--expert is for --algo dagger")
 
 
+#: ``cgfsim train`` flags and their defaults when not given (None: "not given" for --resume).
+TRAIN_DEFAULTS = {
+    "policy": "mlp",
+    "steps": 100_000,
+    "seed": 0,
+    "side": "blue",
+    "eval_episodes": 500,
+}
+#: Flags --resume refuses outright: the run's config.json decides them.
+NOT_WITH_RESUME = (
+    "out",
+    "set",
+    "league",
+    "final_episodes",
+    "threads",
+    "dataset",
+    "root",
+    "demo_steps",
+    "expert",
+    "init_from",
+)
+
+
 def cmd_train(args: argparse.Namespace) -> int:
+    if args.resume is not None:
+        return _resume(args)
+    if args.algo is None:
+        raise CgfsimError("--algo is required (or --resume RUN_DIR)")
+    for key, value in TRAIN_DEFAULTS.items():
+        if getattr(args, key) is None:
+            setattr(args, key, value)
     algo = check_combo(args.algo, args.obs or "vector", args.policy)
     _check_flags(algo, args)
     from cgfsim.agents.runs import make_run_dir
@@ -210,6 +240,69 @@ def cmd_train(args: argparse.Namespace) -> int:
             res = train_rl(
                 algo, init_from=args.init_from, league=league, final_episodes=final, **common
             )
+    _report(res, args, sc, algo, common.get("opponent", args.opponent), league, final)
+    return 0
+
+
+def _resume(args: argparse.Namespace) -> int:
+    """``--resume RUN_DIR``: check the run and the flags (one line, nothing written), continue."""
+    from cgfsim.agents.resume import check_flags, open_run, resume_run
+
+    for key in NOT_WITH_RESUME:
+        if getattr(args, key) not in (None, False):
+            flag = "--" + key.replace("_", "-")
+            raise CgfsimError(
+                f"{flag} cannot be given with --resume: the run's config.json decides it "
+                "(only --steps may change, to extend the run)"
+            )
+    point = open_run(args.resume, args.steps)
+    c = point.config
+    given: dict[str, Any] = {
+        "opponent": args.opponent,
+        "obs": args.obs,
+        "policy": args.policy,
+        "side": args.side,
+        "seed": args.seed,
+        "eval_episodes": args.eval_episodes,
+    }
+    if args.algo is not None:
+        algo = check_combo(args.algo, args.obs or c["obs"], args.policy or c["policy"])
+        if algo not in ("ga", "cmaes", "bc", "dagger"):
+            from cgfsim.agents.rl import resolve_algo
+
+            algo = resolve_algo(algo, args.policy or c["policy"])
+        given["algo"] = algo
+    from cgfsim.envs._common import get_scenario
+
+    sc = get_scenario(point.scenario_text)
+    if args.scenario is not None:
+        from cgfsim.sim.scenario import load_scenario
+
+        given["scenario"] = load_scenario(args.scenario).name
+    check_flags(point, given)
+    for key in ("policy", "side", "seed", "eval_episodes", "opponent", "obs"):
+        setattr(args, key, c[key])
+    _set_threads(c["hparams"].get("torch_threads", 1))
+    if not args.quiet:
+        print(
+            f"resuming {point.run_dir} at {point.env_steps} env steps (to {point.total_steps})",
+            file=sys.stderr,
+        )
+    res = resume_run(point, progress=not args.quiet)
+    _report(res, args, sc, c["algo"], c["opponent"], None, 0)
+    return 0
+
+
+def _report(
+    res: dict[str, Any],
+    args: argparse.Namespace,
+    sc: Any,
+    algo: str,
+    opponent: str | None,
+    league: Any,
+    final: int,
+) -> None:
+    """What ``cgfsim train`` prints after a run (and writes to ``test.json``)."""
     data = f"{res['env_steps']} env steps"
     if res.get("demo_steps"):
         data = f"{res['demo_steps']} demonstration steps, " + data
@@ -228,7 +321,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     elif league and res.get("best_win_rate") is not None:
         print(f"best validation win rate {res['best_win_rate']:.1%} over the league's doctrines")
     elif res.get("best_win_rate") is not None and args.test_episodes > 0:
-        _report_test(res, args, sc, common["opponent"])
+        _report_test(res, args, sc, opponent or "random")
     print(f"run folder: {res['run_dir']}")
     print(f"policy: {res['policy_dir']}")
     if res.get("final_eval"):
@@ -239,7 +332,6 @@ def cmd_train(args: argparse.Namespace) -> int:
             f"{final} test-split episodes each:"
         )
         print(doctrine_table(res["final_eval"]))
-    return 0
 
 
 def _report_test(res: dict[str, Any], args: argparse.Namespace, sc: Any, opponent: str) -> None:
@@ -388,11 +480,11 @@ def register(sub: Any) -> None:
         "valid actions (masked), as evaluation does. Writes config.json, curve.csv, logs "
         "(TensorBoard), checkpoints (best/, final/) and result.json into the run folder.",
     )
-    s.add_argument("--algo", required=True, help=f"one of {', '.join(ALGOS)}")
+    s.add_argument("--algo", default=None, help=f"one of {', '.join(ALGOS)} (required)")
     s.add_argument(
         "--obs", default=None, help="vector | grid | entities (default vector; bc: the dataset's)"
     )
-    s.add_argument("--policy", default="mlp", help="mlp | lstm (default mlp)")
+    s.add_argument("--policy", default=None, help="mlp | lstm (default mlp)")
     s.add_argument(
         "--scenario",
         default=None,
@@ -403,9 +495,17 @@ def register(sub: Any) -> None:
         default=None,
         help="doctrine of the other side (default random; bc: the dataset's)",
     )
-    s.add_argument("--steps", type=A.count, default=100_000, help="env steps of training data")
     s.add_argument(
-        "--seed", type=A.seed, default=0, help="training seed: its own train/validation/test worlds"
+        "--steps",
+        type=A.count,
+        default=None,
+        help="env steps of training data (default 100000; with --resume: a new, larger total)",
+    )
+    s.add_argument(
+        "--seed",
+        type=A.seed,
+        default=None,
+        help="training seed: its own train/validation/test worlds (default 0)",
     )
     s.add_argument(
         "--out", type=A.out_dir, help="run folder (default runs/train/<timestamp>-<tag>)"
@@ -424,7 +524,7 @@ def register(sub: Any) -> None:
         help="after training, evaluate the best policy against every doctrine on this many "
         "test-split episodes each (default 1000 with --league, else 0)",
     )
-    s.add_argument("--side", choices=["blue", "red"], default="blue")
+    s.add_argument("--side", choices=["blue", "red"], default=None, help="default blue")
     s.add_argument(
         "--set",
         action="append",
@@ -434,9 +534,9 @@ def register(sub: Any) -> None:
     s.add_argument(
         "--eval-episodes",
         type=A.nonneg,
-        default=500,
+        default=None,
         help="greedy episodes on validation worlds at each data budget, to select the best "
-        "checkpoint (0: none)",
+        "checkpoint (default 500; 0: none)",
     )
     s.add_argument(
         "--test-episodes",
@@ -460,6 +560,13 @@ def register(sub: Any) -> None:
         default=None,
         metavar="CHECKPOINT",
         help="RL: start from this checkpoint's actor (e.g. a BC policy)",
+    )
+    s.add_argument(
+        "--resume",
+        metavar="RUN_DIR",
+        default=None,
+        help="continue a killed RL or GA run from its last resume point (RUN_DIR/resume/), "
+        "with the run's own settings, to its total (or a larger --steps)",
     )
     s.add_argument("--quiet", action="store_true", help="no progress bar, no epoch lines")
     s.set_defaults(func=cmd_train)
