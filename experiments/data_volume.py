@@ -10,7 +10,7 @@ Presets (every one with all eight approaches unless stated: PPO-MLP, GA-MLP,
 RecurrentPPO-LSTM, GA-LSTM on env steps; BC-MLP, BC-LSTM, DAgger-MLP on
 demonstration steps; BC-then-PPO on both):
 
-- ``quick`` (``make demo``): 3 seeds, Duel against ``retreat``, 350 to 400 CPU seconds;
+- ``quick`` (``make demo``): 3 seeds, Duel against ``retreat``, 320 to 400 CPU seconds;
   the targets come from Duel's calibration;
 - ``full``: 5 seeds, Duel, Skirmish and RandomField (held-out maps) against
   ``retreat``, budgets over three orders of magnitude on every axis, 1,000 test
