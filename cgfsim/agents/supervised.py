@@ -57,7 +57,7 @@ DEFAULTS: dict[str, Any] = {
     "grad_clip": 1.0,  # max gradient norm (0: none)
     "hidden": [128, 128],
     "activation": None,  # tanh (mlp) or relu (lstm, see resolve_hparams)
-    "dropout": 0.0,
+    "dropout": 0.0,  # one rate for every hidden layer, or a list with one per layer
     "layer_norm": False,
     "lstm_hidden": 128,
     "features_dim": 128,
@@ -101,8 +101,10 @@ def resolve_hparams(
         hp["activation"] = "relu" if policy == "lstm" else "tanh"
     for k in ("batch_size", "epochs", "patience", "bptt", "torch_threads"):
         hp[k] = int(hp[k])
-    for k in ("lr", "weight_decay", "min_delta", "grad_clip", "dropout"):
+    for k in ("lr", "weight_decay", "min_delta", "grad_clip"):
         hp[k] = float(hp[k])
+    d = hp["dropout"]
+    hp["dropout"] = [float(x) for x in d] if isinstance(d, list | tuple) else float(d)
     if hp["optimizer"] not in OPTIMIZERS:
         raise CgfsimError(f"optimizer must be one of {OPTIMIZERS}, got {hp['optimizer']!r}")
     if hp["batch_size"] < 1 or hp["epochs"] < 1 or hp["patience"] < 1 or hp["bptt"] < 0:
@@ -113,6 +115,14 @@ def resolve_hparams(
         )
     hp["hidden"] = [int(h) for h in np.atleast_1d(hp["hidden"])]
     hp["cnn_channels"] = [int(c) for c in np.atleast_1d(hp["cnn_channels"])]
+    rates = hp["dropout"] if isinstance(hp["dropout"], list) else [hp["dropout"]]
+    if isinstance(hp["dropout"], list) and len(rates) != len(hp["hidden"]):
+        raise CgfsimError(
+            f"dropout lists one rate per hidden layer: hidden {hp['hidden']} has "
+            f"{len(hp['hidden'])}, dropout {rates} has {len(rates)}"
+        )
+    if not all(0.0 <= r < 1.0 for r in rates):
+        raise CgfsimError(f"dropout must be in [0, 1), got {hp['dropout']}")
     return hp
 
 

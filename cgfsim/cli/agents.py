@@ -17,6 +17,26 @@ from typing import Any
 from cgfsim.sim.errors import CgfsimError
 
 ALGOS = ("ppo", "a2c", "rppo", "maskppo", "ga", "cmaes", "bc", "dagger")
+#: Defaults of the ``train`` flags a ``--config`` file may set (flag > file > default).
+TRAIN_DEFAULTS: dict[str, Any] = {
+    "algo": None,
+    "obs": None,
+    "policy": "mlp",
+    "scenario": None,
+    "opponent": None,
+    "steps": 100_000,
+    "seed": 0,
+    "side": "blue",
+    "eval_episodes": 500,
+    "test_episodes": 1000,
+    "threads": None,
+    "dataset": None,
+    "root": None,
+    "demo_steps": None,
+    "expert": None,
+    "init_from": None,
+}
+CONFIG_TABLES = ("train", "hparams")
 RL_ALGOS = ("ppo", "a2c", "rppo", "maskppo")
 OBS = ("vector", "grid", "entities")
 POLICIES = ("mlp", "lstm")
@@ -110,7 +130,45 @@ def _check_flags(algo: str, args: argparse.Namespace) -> None:
         raise CgfsimError("--expert is for --algo dagger")
 
 
+def apply_config(args: argparse.Namespace) -> dict[str, Any]:
+    """Fill the flags not given on the command line from ``--config FILE`` (its ``[train]``
+    table), then from :data:`TRAIN_DEFAULTS`; returns the file's ``[hparams]`` (``--set``
+    overrides them). A ``best.toml`` written by ``cgfsim tune`` is such a file."""
+    cfg: dict[str, Any] = {}
+    hparams: dict[str, Any] = {}
+    if args.config is not None:
+        path = Path(args.config)
+        try:
+            cfg = tomllib.loads(path.read_text(encoding="utf-8"))
+        except OSError as e:
+            raise CgfsimError(f"--config {path}: cannot read ({e.strerror})") from None
+        except tomllib.TOMLDecodeError as e:
+            raise CgfsimError(f"--config {path}: invalid TOML: {e}") from None
+        bad = sorted(set(cfg) - set(CONFIG_TABLES))
+        if bad:
+            raise CgfsimError(
+                f"--config {path}: {bad[0]}: unknown table; expected [train], [hparams]"
+            )
+        train, hparams = cfg.get("train", {}), cfg.get("hparams", {})
+        if not isinstance(train, dict) or not isinstance(hparams, dict):
+            raise CgfsimError(f"--config {path}: [train] and [hparams] must be tables")
+        unknown = sorted(set(train) - set(TRAIN_DEFAULTS))
+        if unknown:
+            raise CgfsimError(
+                f"--config {path}: train.{unknown[0]}: unknown key; expected one of "
+                f"{', '.join(TRAIN_DEFAULTS)}"
+            )
+        cfg = train
+    for key, default in TRAIN_DEFAULTS.items():
+        if getattr(args, key) is None:
+            setattr(args, key, cfg.get(key, default))
+    if args.algo is None:
+        raise CgfsimError("--algo is required (or a --config file with train.algo)")
+    return dict(hparams)
+
+
 def cmd_train(args: argparse.Namespace) -> int:
+    file_hp = apply_config(args)
     algo = check_combo(args.algo, args.obs or "vector", args.policy)
     _check_flags(algo, args)
     if args.steps < 1:
@@ -136,7 +194,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     else:
         sc = load_scenario(args.scenario or "duel")  # a bad scenario fails before a run folder
     obs = args.obs or (ds.meta["obs"] if ds is not None else "vector")
-    hp = parse_sets(args.set)
+    hp = {**file_hp, **parse_sets(args.set)}
     if args.threads is not None:
         hp["torch_threads"] = args.threads
     _set_threads(hp.get("torch_threads", 1))
@@ -364,11 +422,17 @@ def register(sub: Any) -> None:
         "with a doctrine expert. Writes config.json, curve.csv, logs (TensorBoard), "
         "checkpoints (best/, final/) and result.json into the run folder.",
     )
-    s.add_argument("--algo", required=True, help=f"one of {', '.join(ALGOS)}")
+    s.add_argument(
+        "--config",
+        metavar="FILE",
+        help="TOML with a [train] table (these flags' names) and [hparams]; flags given here "
+        "win, --set overrides [hparams] (e.g. the best.toml of `cgfsim tune`)",
+    )
+    s.add_argument("--algo", help=f"one of {', '.join(ALGOS)} (required unless in --config)")
     s.add_argument(
         "--obs", default=None, help="vector | grid | entities (default vector; bc: the dataset's)"
     )
-    s.add_argument("--policy", default="mlp", help="mlp | lstm (default mlp)")
+    s.add_argument("--policy", default=None, help="mlp | lstm (default mlp)")
     s.add_argument(
         "--scenario",
         default=None,
@@ -379,10 +443,12 @@ def register(sub: Any) -> None:
         default=None,
         help="doctrine of the other side (default random; bc: the dataset's)",
     )
-    s.add_argument("--steps", type=int, default=100_000, help="env steps of training data")
-    s.add_argument("--seed", type=int, default=0)
+    s.add_argument(
+        "--steps", type=int, default=None, help="env steps of training data (default 100000)"
+    )
+    s.add_argument("--seed", type=int, default=None, help="default 0")
     s.add_argument("--out", help="run folder (default runs/train/<timestamp>-<tag>)")
-    s.add_argument("--side", choices=["blue", "red"], default="blue")
+    s.add_argument("--side", choices=["blue", "red"], default=None, help="default blue")
     s.add_argument(
         "--set",
         action="append",
@@ -392,15 +458,16 @@ def register(sub: Any) -> None:
     s.add_argument(
         "--eval-episodes",
         type=int,
-        default=500,
+        default=None,
         help="greedy episodes on validation worlds at each data budget, to select the best "
-        "checkpoint (0: none)",
+        "checkpoint (0: none; default 500)",
     )
     s.add_argument(
         "--test-episodes",
         type=int,
-        default=1000,
-        help="greedy episodes on test worlds for the selected checkpoint after training (0: none)",
+        default=None,
+        help="greedy episodes on test worlds for the selected checkpoint after training "
+        "(0: none; default 1000)",
     )
     s.add_argument("--threads", type=int, default=None, help="torch threads (default 1)")
     s.add_argument("--dataset", help="bc / dagger: demonstration dataset (Minari id or folder)")
