@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from cgfsim.sim.errors import CgfsimError
 
 #: Command groups, in the order ``cgfsim --help`` lists them.
-GROUPS = ("sim", "agents", "demos", "calibrate", "export", "lab", "tune")
+GROUPS = ("sim", "agents", "demos", "calibrate", "export", "lab", "tune", "explain")
 
 
 def build_parser() -> argparse.ArgumentParser:
