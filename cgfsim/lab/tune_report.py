@@ -51,12 +51,14 @@ def _toml_value(v: Any) -> str:
         return json.dumps(v, ensure_ascii=False)
     if isinstance(v, list | tuple):
         return "[" + ", ".join(_toml_value(x) for x in v) + "]"
+    if isinstance(v, dict):  # an inline table
+        return "{ " + ", ".join(f"{k} = {_toml_value(x)}" for k, x in v.items()) + " }"
     raise TypeError(f"cannot write {type(v).__name__} as TOML")
 
 
 def toml_text(tables: dict[str, dict[str, Any]], header: str = "") -> str:
-    """Tables of scalars and lists as TOML (None values are left out); checked by reading
-    the text back."""
+    """Tables of scalars, lists and inline tables as TOML (None values are left out);
+    checked by reading the text back."""
     lines = [f"# {h}" for h in header.splitlines()] + ([""] if header else [])
     for name, table in tables.items():
         lines.append(f"[{name}]")
