@@ -28,7 +28,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from cgfsim.cli.tune import add_tune_args
+from cgfsim.cli.tune import add_tune_args, study_kwargs
 from cgfsim.sim.errors import CgfsimError
 
 PRESETS_DIR = Path(__file__).resolve().parent / "tune"
@@ -158,14 +158,7 @@ def main(argv: list[str] | None = None) -> int:
             if args.out
             else OUT_ROOT / f"{time.strftime('%Y%m%d-%H%M%S')}-{space.name}"
         )
-        kw = dict(
-            storage=args.storage,
-            executor=args.executor,
-            workers=args.workers,
-            address=args.address,
-            quiet=args.quiet,
-            fail_running=args.fail_running,
-        )
+        kw = study_kwargs(args)
         command = ["python", "experiments/tune.py", *argv]
         runs = {space.strategy: run_study(space_path, root / space.strategy, command=command, **kw)}
         if args.vs and args.vs != space.strategy:

@@ -45,20 +45,22 @@ def add_tune_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quiet", action="store_true", help="no per-trial lines or table")
 
 
+def study_kwargs(args: argparse.Namespace) -> dict[str, Any]:
+    """:func:`cgfsim.lab.tune.run_study` keywords of the flags of :func:`add_tune_args`."""
+    return {
+        "storage": args.storage,
+        "executor": args.executor,
+        "workers": args.workers,
+        "address": args.address,
+        "quiet": args.quiet,
+        "fail_running": args.fail_running,
+    }
+
+
 def run_from_args(space: str | Path, args: argparse.Namespace, argv: Sequence[str]) -> int:
     from cgfsim.lab.tune import run_study
 
-    s = run_study(
-        space,
-        out=args.out,
-        storage=args.storage,
-        executor=args.executor,
-        workers=args.workers,
-        address=args.address,
-        quiet=args.quiet,
-        fail_running=args.fail_running,
-        command=list(argv),
-    )
+    s = run_study(space, out=args.out, command=list(argv), **study_kwargs(args))
     if s["errors"]:
         import sys
 

@@ -61,6 +61,7 @@ from typing import Any
 
 import numpy as np
 
+from cgfsim.lab.spec import _Reader as SpecReader
 from cgfsim.sim.errors import CgfsimError
 
 STRATEGIES = ("grid", "random", "tpe")
@@ -340,31 +341,16 @@ def _sizes(name: str, text: str) -> list[int]:
 # --------------------------------------------------------------------------- reading
 
 
-class _Reader:
+class _Reader(SpecReader):
+    """The lab's TOML reader (:mod:`cgfsim.lab.spec`) with a space's sections and choices."""
+
     def __init__(self, data: dict[str, Any], source: str) -> None:
-        self.data, self.source = data, source
+        super().__init__(data, source, SECTIONS)
 
-    def fail(self, fld: str, msg: str) -> CgfsimError:
-        return CgfsimError(f"{self.source}: {fld}: {msg}")
-
-    def table(self, name: str) -> dict[str, Any]:
-        t = self.data.get(name, {})
-        if not isinstance(t, dict):
-            raise self.fail(name, f"expected a table [{name}]")
-        allowed = SECTIONS[name]
-        if allowed:
-            unknown = sorted(set(t) - set(allowed))
-            if unknown:
-                raise self.fail(
-                    f"{name}.{unknown[0]}", f"unknown key; expected one of {', '.join(allowed)}"
-                )
-        return t
-
-    def integer(self, t: dict[str, Any], fld: str, default: int, lo: int) -> int:
-        v = t.get(fld.split(".")[-1], default)
-        if not _is_int(v) or v < lo:
-            raise self.fail(fld, f"expected an integer >= {lo}, got {v!r}")
-        return int(v)
+    def count(self, t: dict[str, Any], fld: str, default: int, lo: int) -> int:
+        v = self.integer(t, fld, default, lo)
+        assert v is not None
+        return v
 
     def choice(self, t: dict[str, Any], fld: str, default: str, allowed: tuple[str, ...]) -> str:
         v = t.get(fld.split(".")[-1], default)
@@ -509,21 +495,21 @@ def space_from_dict(
             raise r.fail(
                 "study.trials", f"required for strategy = {strategy!r}: a number of trials"
             )
-        trials = r.integer(st, "study.trials", 1, 1)
+        trials = r.count(st, "study.trials", 1, 1)
     space = SearchSpace(
         name=str(st.get("name", default_name)),
         description=str(st.get("description", "")),
         strategy=strategy,
         sample=float(sample),
         trials=trials,
-        seed=r.integer(st, "study.seed", 0, 0),
+        seed=r.count(st, "study.seed", 0, 0),
         metric=metric,
         direction=METRICS[family][metric],
         pruner=pruner,
-        pruner_warmup=r.integer(st, "study.pruner_warmup", 1, 0),
-        pruner_startup=r.integer(st, "study.pruner_startup", 5, 0),
-        halving_rate=r.integer(st, "study.halving_rate", 3, 2),
-        halving_min=r.integer(st, "study.halving_min", 1, 1),
+        pruner_warmup=r.count(st, "study.pruner_warmup", 1, 0),
+        pruner_startup=r.count(st, "study.pruner_startup", 5, 0),
+        halving_rate=r.count(st, "study.halving_rate", 3, 2),
+        halving_min=r.count(st, "study.halving_min", 1, 1),
         task=task,
         fixed=dict(fixed),
         params=params,
@@ -538,11 +524,11 @@ def space_from_dict(
 def _task(r: _Reader) -> dict[str, Any]:
     t = r.table("task")
     learner = r.choice(t, "task.learner", "bc", LEARNERS)
-    out: dict[str, Any] = {"learner": learner, "seed": r.integer(t, "task.seed", 0, 0)}
+    out: dict[str, Any] = {"learner": learner, "seed": r.count(t, "task.seed", 0, 0)}
     default_policy = "lstm" if learner == "rppo" else "mlp"
     out["policy"] = r.choice(t, "task.policy", default_policy, ("mlp", "lstm"))
-    out["val_episodes"] = r.integer(t, "task.val_episodes", 200 if learner != "bc" else 0, 0)
-    out["test_episodes"] = r.integer(t, "task.test_episodes", 1000, 0)
+    out["val_episodes"] = r.count(t, "task.val_episodes", 200 if learner != "bc" else 0, 0)
+    out["test_episodes"] = r.count(t, "task.test_episodes", 1000, 0)
     out["side"] = r.choice(t, "task.side", "blue", ("blue", "red"))
     for k in ("opponent", "scenario", "dataset", "obs"):
         if k in t and not isinstance(t[k], str):
@@ -586,8 +572,8 @@ def _task(r: _Reader) -> dict[str, Any]:
         out["scenario"] = t.get("scenario", "duel")
         out["opponent"] = t.get("opponent", "random")
         out["obs"] = t.get("obs", "vector")
-        out["steps"] = r.integer(t, "task.steps", 50_000, 1)
-        out["reports"] = r.integer(t, "task.reports", 5, 1)
+        out["steps"] = r.count(t, "task.steps", 50_000, 1)
+        out["reports"] = r.count(t, "task.reports", 5, 1)
         if out["val_episodes"] < 1:
             raise r.fail("task.val_episodes", "RL trials are scored by validation win rate: >= 1")
     return out

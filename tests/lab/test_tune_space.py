@@ -78,11 +78,15 @@ def test_layer_names_become_lists() -> None:
 
 
 def test_best_config_toml_round_trips() -> None:
-    tables = {"train": {"algo": "bc", "dataset": 'a "b" c', "seed": 0, "x": None},
-              "hparams": {"hidden": [64, 32], "dropout": [0.2, 0.3], "lr": 1e-3, "ln": True}}  # fmt: skip
+    tables = {
+        "train": {"algo": "bc", "dataset": 'a "b" c', "seed": 0, "x": None},
+        "hparams": {"hidden": [64, 32], "dropout": [0.2, 0.3], "lr": 1e-3, "ln": True},
+    }
     back = tomllib.loads(toml_text(tables, "header\nline two"))
-    assert back == {"train": {"algo": "bc", "dataset": 'a "b" c', "seed": 0},
-                    "hparams": tables["hparams"]}  # fmt: skip
+    assert back == {
+        "train": {"algo": "bc", "dataset": 'a "b" c', "seed": 0},
+        "hparams": tables["hparams"],
+    }
 
 
 @pytest.mark.parametrize(
@@ -95,10 +99,14 @@ def test_best_config_toml_round_trips() -> None:
         (("sample = 0.7", "sample = 1.5"), r"study.sample: expected a fraction in \(0, 1\]"),
         (("sample = 0.7", "sample = -0.2"), "study.sample"),
         (("sample = 0.7", 'sample = "most"'), "study.sample"),
-        (("optimizer = [", 'lr = { type = "float", low = 0.1, high = 0.01 }\noptimizer = ['),
-         "above high"),  # fmt: skip
-        (("optimizer = [", 'lr = { type = "float", low = 1e-4, high = 1e-2 }\noptimizer = ['),
-         "a grid needs finite values"),  # fmt: skip
+        (
+            ("optimizer = [", 'lr = { type = "float", low = 0.1, high = 0.01 }\noptimizer = ['),
+            "above high",
+        ),
+        (
+            ("optimizer = [", 'lr = { type = "float", low = 1e-4, high = 1e-2 }\noptimizer = ['),
+            "a grid needs finite values",
+        ),
         (('strategy = "grid"', 'strategy = "bayes"'), "study.strategy"),
         (("[params]", "[params]\n[extra]"), "extra: unknown section"),
         (("episodes = 20 }", "episodes = 20, demonstrtor = 'x' }"), "task.record.demonstrtor"),
@@ -124,7 +132,7 @@ def test_bad_input_stops_before_any_folder(
         (BASE, ["--storage", "postgresql://nobody@127.0.0.1:9/none"], "cannot open the study"),
         (BASE, ["--storage", "journal:/nonexistent-cgfsim-dir/j.log"], "cannot open the study"),
         (BASE, ["--storage", "mystery"], "expected sqlite, journal"),
-        (BASE.replace("demonstrator = \"assault\"", "demonstrator = \"nobody\""), [], "nobody"),
+        (BASE.replace('demonstrator = "assault"', 'demonstrator = "nobody"'), [], "nobody"),
         (BASE, ["--executor", "ray", "--address", "127.0.0.1:9"], "no Ray cluster"),
     ]
     for text, flags, needle in cases:
