@@ -150,11 +150,14 @@ def markdown_table(rows: list[dict[str, Any]], cols: list[str]) -> str:
     return "\n".join([head, sep, *body])
 
 
-def table_columns(rows: list[dict[str, Any]], metric: str) -> list[str]:
-    params = sorted({k for r in rows for k in r if k.startswith("param_")})
+def table_columns(rows: list[dict[str, Any]], metric: str, names: list[str]) -> list[str]:
+    """Rank, trial, state, the parameters in the space's order, the metric, the other scores
+    present (the test figures: the chosen trial's only), pruned-at and wall time."""
+    params = [f"param_{n}" for n in names if any(f"param_{n}" in r for r in rows)]
+    scores = ("val_loss", "val_accuracy", "val_win_rate", "test_loss", "test_accuracy")
     extra = [
         k
-        for k in ("val_loss", "val_accuracy", "val_win_rate", "test_metric", "test_win_rate")
+        for k in (*scores, "test_win_rate")
         if k != metric and any(r.get(k) is not None for r in rows)
     ]
     tail = [k for k in ("pruned_at", "wall_s") if any(r.get(k) is not None for r in rows)]
@@ -319,10 +322,10 @@ def finish_study(folder: str | Path, quiet: bool = False) -> dict[str, Any]:
         atomic_write_text(folder / BEST_TOML, toml_text(cfg, header))
         for r in rows:
             if r["trial"] == bt.number:
-                r["test_metric"] = test.get(f"test_{metric.removeprefix('val_')}")
-                r["test_win_rate"] = test.get("test_win_rate")
+                for k in ("test_loss", "test_accuracy", "test_win_rate"):
+                    r[k] = test.get(k)
     write_csv_rows(folder / "trials.csv", rows)
-    cols = table_columns(rows, metric)
+    cols = table_columns(rows, metric, list(sp["params"]))
     table = markdown_table(rows, cols)
     atomic_write_text(folder / "trials.md", table + "\n")
     plots = write_plots(study, folder)

@@ -4,6 +4,7 @@ parallel workers, and an RL study."""
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import signal
@@ -108,8 +109,10 @@ def test_a_3x3_grid_at_0_7_runs_6_distinct_trials(grid_run: tuple[Path, Path]) -
     assert best["trial"] == min(trials, key=lambda t: t.value).number
     assert {"test_loss", "test_accuracy", "test_win_rate"} <= set(best["test"])
     # never selected on test: only the chosen trial has test figures
-    table = (out / "trials.md").read_text().splitlines()[2:]
-    assert sum(line.split("|")[-4].strip() != "-" for line in table) == 1
+    with open(out / "trials.csv") as f:
+        tested = [r for r in csv.DictReader(f) if r.get("test_accuracy")]
+    assert [int(r["trial"]) for r in tested] == [best["trial"]]
+    assert "test_accuracy" in (out / "trials.md").read_text().splitlines()[0]
 
 
 def test_best_config_round_trips_into_training(
