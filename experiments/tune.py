@@ -83,9 +83,10 @@ def compare(root: Path, runs: dict[str, dict[str, Any]]) -> str:
 
     fig, ax = plt.subplots(figsize=(8, 4.5))
     lines = [
-        "| strategy | trials (complete / pruned) | wall time | best validation | best "
-        "configuration | test accuracy | test win rate [95% CI] | trials to reach the best's 1% |",
-        "|---|---|---|---|---|---|---|---|",
+        "| strategy | trials (complete / pruned; distinct) | wall time | CPU time | best "
+        "validation | best configuration | test accuracy | test win rate [95% CI] | trials to "
+        "reach the best's 1% |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     curves = {s: best_so_far(Path(r["folder"])) for s, r in runs.items()}
     metric, direction = next(iter(curves.values()))[1:]
@@ -112,8 +113,9 @@ def compare(root: Path, runs: dict[str, dict[str, Any]]) -> str:
         )
         acc = f"{t['test_accuracy']:.4f}" if "test_accuracy" in t else "-"
         lines.append(
-            f"| {strategy} | {r['trials']} ({r['complete']} / {r['pruned']}) | {r['wall_s']:.0f} s "
-            f"| {b.get(metric, float('nan')):.4f} | {b.get('params')} | {acc} | {win} | {reach} |"
+            f"| {strategy} | {r['trials']} ({r['complete']} / {r['pruned']}; {r['distinct']}) "
+            f"| {r['wall_s']:.0f} s | {r['cpu_s']:.0f} s | {b.get(metric, float('nan')):.4f} "
+            f"| {b.get('params')} | {acc} | {win} | {reach} |"
         )
     ax.set_xlabel("trials")
     ax.set_ylabel(f"best {metric} so far (validation)")

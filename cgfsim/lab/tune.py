@@ -299,7 +299,7 @@ def study_worker(job: dict[str, Any]) -> dict[str, Any]:
     say = print if job.get("verbose") else None
     ran: list[int] = []
     failures = 0
-    t_worker = time.perf_counter()
+    t_worker, cpu_worker = time.perf_counter(), time.process_time()
     while failures < MAX_FAILURES:
         c = _counts(study)
         if space.planned:
@@ -319,7 +319,7 @@ def study_worker(job: dict[str, Any]) -> dict[str, Any]:
         run_dir = folder / TRIALS_DIR / f"trial-{trial.number:04d}"
         if run_dir.exists():  # left by a killed attempt of this trial number
             shutil.rmtree(run_dir)
-        t0 = time.perf_counter()
+        t0, cpu0 = time.perf_counter(), time.process_time()
         state, value, note = TrialState.COMPLETE, None, ""
         try:
             value = objective(trial, space, job, run_dir)
@@ -328,6 +328,7 @@ def study_worker(job: dict[str, Any]) -> dict[str, Any]:
         except Exception as e:  # recorded with the trial; the study goes on
             state, note = TrialState.FAIL, f"{type(e).__name__}: {e}"[:500]
         trial.set_user_attr("wall_s", round(time.perf_counter() - t0, 3))
+        trial.set_user_attr("cpu_s", round(time.process_time() - cpu0, 3))
         if note:
             trial.set_user_attr("note", note)
         if state == TrialState.COMPLETE:
@@ -354,6 +355,7 @@ def study_worker(job: dict[str, Any]) -> dict[str, Any]:
         "host": platform.node(),
         "pid": os.getpid(),
         "wall_s": round(time.perf_counter() - t_worker, 3),
+        "cpu_s": round(time.process_time() - cpu_worker, 3),  # this worker process's CPU time
     }
 
 
@@ -661,6 +663,7 @@ def run_study(
     run.update(
         wall_s=round(time.perf_counter() - t_start, 3),
         trials_run=sum(len(r["trials"]) for r in results),
+        cpu_s=round(sum(r["cpu_s"] for r in results), 3),
         loadavg_end=_loadavg(),
         errors=errors,
     )

@@ -330,7 +330,9 @@ def finish_study(folder: str | Path, quiet: bool = False) -> dict[str, Any]:
     atomic_write_text(folder / "trials.md", table + "\n")
     plots = write_plots(study, folder)
     runs = doc.get("runs", [])
-    wall = sum(r["wall_s"] for r in runs)
+    done = [r for r in runs if r.get("wall_s") is not None]  # a killed run never wrote its time
+    wall = sum(r["wall_s"] for r in done)
+    cpu = sum(r.get("cpu_s") or 0.0 for r in done)
     params = [c for c in cols if c.startswith("param_")]
     distinct = len({tuple(repr(r.get(p)) for p in params) for r in rows if r["state"] != "fail"})
     summary = {
@@ -343,7 +345,9 @@ def finish_study(folder: str | Path, quiet: bool = False) -> dict[str, Any]:
         "distinct": distinct,
         **states,
         "wall_s": round(wall, 1),
+        "cpu_s": round(cpu, 1),
         "runs": len(runs),
+        "killed_runs": len(runs) - len(done),
         "best": best,
         "plots": plots,
         "table": markdown_table(rows[:TOP], cols),
@@ -361,7 +365,9 @@ def finish_study(folder: str | Path, quiet: bool = False) -> dict[str, Any]:
 def _summary_line(s: dict[str, Any], metric: str) -> str:
     line = (
         f"{s['trials']} trials ({s['complete']} complete, {s['pruned']} pruned, {s['fail']} "
-        f"failed; {s['distinct']} distinct) in {s['wall_s']:.0f} s"
+        f"failed; {s['distinct']} distinct) in {s['wall_s']:.0f} s wall, "
+        f"{s['cpu_s']:.0f} s CPU of the workers"
+        + (f" (+ {s['killed_runs']} killed run(s), time unknown)" if s["killed_runs"] else "")
     )
     b = s["best"]
     if b is None:
@@ -400,10 +406,17 @@ def _report(doc: dict[str, Any], s: dict[str, Any]) -> str:
         "",
     ]
     for r in doc.get("runs", []):
+        if r.get("wall_s") is None:
+            lines.append(
+                f"- run started {r['started']}: killed, {r['workers']} worker(s) "
+                f"({r['executor']}), load average {r['loadavg_start']} at its start"
+            )
+            continue
         lines.append(
-            f"- run started {r['started']}: {r['trials_run']} trials in {r['wall_s']:.0f} s, "
-            f"{r['workers']} worker(s) ({r['executor']}), load average {r['loadavg_start']} -> "
-            f"{r['loadavg_end']}" + (f"; errors: {r['errors']}" if r["errors"] else "")
+            f"- run started {r['started']}: {r['trials_run']} trials in {r['wall_s']:.0f} s "
+            f"wall, {r.get('cpu_s') or 0:.0f} s CPU, {r['workers']} worker(s) ({r['executor']}), "
+            f"load average {r['loadavg_start']} -> {r['loadavg_end']}"
+            + (f"; errors: {r['errors']}" if r["errors"] else "")
         )
     b = s["best"]
     if b is not None:
