@@ -281,7 +281,12 @@ def report(doc: dict[str, Any]) -> str:
             f"{s['val_error']:.3f} | {s['test_error']:.3f} | "
             f"{s.get('win_rate', float('nan')):.3f} |"
         )
-    lines += ["", f"Wall time {doc['wall_s']:.0f} s; load average {doc['loadavg']}.", ""]
+    lines += [
+        "",
+        f"Wall time {doc['wall_s']:.0f} s, CPU time {doc['cpu_s']:.0f} s (one process, torch "
+        f"threads 1); load average {doc['loadavg']} at the end.",
+        "",
+    ]
     return "\n".join(lines)
 
 
@@ -332,7 +337,7 @@ def main(argv: list[str] | None = None) -> int:
     from cgfsim.agents.evaluation import evaluate
     from cgfsim.sim.splits import key_base, map_pool
 
-    t0 = time.perf_counter()
+    t0, cpu0 = time.perf_counter(), time.process_time()
     did = "cgfsim/bias-variance-v0"
     if not (out / "minari" / did).exists():
         record_demos(
@@ -411,6 +416,7 @@ def main(argv: list[str] | None = None) -> int:
         "data": data,
         "rows": rows,
         "wall_s": time.perf_counter() - t0,
+        "cpu_s": time.process_time() - cpu0,
         "loadavg": [round(x, 1) for x in os.getloadavg()],
         "command": [
             "python",

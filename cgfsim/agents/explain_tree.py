@@ -20,6 +20,7 @@ host; an invalid order is a no-op there (the networks choose among valid actions
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -209,6 +210,7 @@ def interpretability_table(
     hparams = hparams or {}
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    t_start, cpu_start = time.perf_counter(), time.process_time()
     sc = dataset_scenario(ds)
     side, mode = str(meta["side"]), str(meta["obs"])
     sc_test: Any = map_pool(sc, "test")
@@ -314,6 +316,9 @@ def interpretability_table(
         "demonstrator_test_win_rate": demo_win,
         "action_mode": "networks: greedy over valid actions; trees: their leaf's action",
         "rows": rows,
+        "wall_s": round(time.perf_counter() - t_start, 1),
+        "cpu_s": round(time.process_time() - cpu_start, 1),
+        "loadavg": [round(x, 2) for x in os.getloadavg()] if hasattr(os, "getloadavg") else None,
     }
     write_json(out / "table.json", doc)
     write_csv_rows(out / "table.csv", rows)
@@ -342,6 +347,12 @@ def table_markdown(doc: dict[str, Any]) -> str:
             else f"{r['win_rate']:.3f} [{r['win_ci'][0]:.3f}, {r['win_ci'][1]:.3f}]"
         )
         lines.append(f"| {r['model']} | {r['test_accuracy']:.3f} | {win} | {r['readable_size']} |")
+    if doc.get("wall_s") is not None:
+        lines += [
+            "",
+            f"Wall time {doc['wall_s']:.0f} s, CPU time {doc['cpu_s']:.0f} s, load average at "
+            f"the end {doc.get('loadavg')}.",
+        ]
     return "\n".join(lines)
 
 
