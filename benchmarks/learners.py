@@ -124,13 +124,22 @@ def bench_ppo_dummy() -> dict[str, float]:
     return _ppo(venv, N_DUMMY, ROLLOUTS["dummy"])
 
 
+def _ga_hp() -> dict[str, Any]:
+    """The GA's defaults on the benchmark scenario (network layout included)."""
+    from cgfsim.agents.ga import resolve_hparams
+    from cgfsim.envs._common import get_scenario
+
+    return resolve_hparams(None, get_scenario(GA_SCENARIO).name)
+
+
 def _ga_spec(core: str) -> Any:
-    from cgfsim.agents.ga import DEFAULTS, POLICY_KEYS
+    from cgfsim.agents.ga import POLICY_KEYS
     from cgfsim.agents.networks import PolicySpec
     from cgfsim.envs.batched import BatchedCommanderEnv
 
     probe = BatchedCommanderEnv(GA_SCENARIO, 1, opponent=GA_OPPONENT)
-    kw = {k: DEFAULTS[k] for k in POLICY_KEYS}
+    hp = _ga_hp()
+    kw = {k: hp[k] for k in POLICY_KEYS}
     return PolicySpec.from_spaces(
         probe.observation_space, probe.action_space, "vector", core=core, **kw
     )
@@ -145,13 +154,13 @@ def _genomes(spec: Any, p: int) -> np.ndarray:
 
 
 def bench_ga_batched(core: str) -> dict[str, float]:
-    from cgfsim.agents.ga import DEFAULTS
     from cgfsim.agents.population import PopulationEvaluator
 
-    P, K = DEFAULTS["pop"], DEFAULTS["episodes_per_ind"]
+    hp = _ga_hp()
+    P, K = hp["pop"], hp["episodes_per_ind"]
     spec = _ga_spec(core)
     g = _genomes(spec, P)
-    ev = PopulationEvaluator(spec, GA_SCENARIO, GA_OPPONENT, P, K, masked=DEFAULTS["masked"])
+    ev = PopulationEvaluator(spec, GA_SCENARIO, GA_OPPONENT, P, K, masked=hp["masked"])
     ev(g, 0)  # warm-up
     steps = executed = gens = 0
     t0 = time.perf_counter()
@@ -175,18 +184,18 @@ def bench_ga_individual() -> dict[str, float]:
     import gymnasium as gym
 
     import cgfsim  # noqa: F401
-    from cgfsim.agents.ga import DEFAULTS
     from cgfsim.agents.population import to_policy
 
+    hp = _ga_hp()
     spec = _ga_spec("mlp")
     g = _genomes(spec, GA_INDIVIDUALS)
     env = gym.make("cgfsim/Duel-v0", obs="vector", opponent=GA_OPPONENT)
-    masked = DEFAULTS["masked"]
+    masked = hp["masked"]
     steps = 0
     t0 = time.perf_counter()
     for i in range(GA_INDIVIDUALS):
         pol = to_policy(spec, g[i])
-        for k in range(DEFAULTS["episodes_per_ind"]):
+        for k in range(hp["episodes_per_ind"]):
             obs, _ = env.reset(seed=1000 + k)
             done = False
             while not done:

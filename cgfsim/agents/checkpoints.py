@@ -182,7 +182,8 @@ def check_compatible(
     """Raise :class:`CgfsimError` unless a policy of ``spec`` can act in these spaces.
 
     ``observation_space`` may also be an env (Gymnasium single or vector,
-    SB3 VecEnv); its spaces for one world are used.
+    SB3 VecEnv); its spaces for one world are used. A ``{"observation",
+    "action_mask"}`` dict (the masked training regime) is judged by its observation.
     """
     if observation_space is not None and not isinstance(observation_space, gym.Space):
         env = observation_space
@@ -193,6 +194,8 @@ def check_compatible(
             action_space = getattr(env, "single_action_space", None) or getattr(
                 env, "action_space", None
             )
+    if isinstance(observation_space, gym.spaces.Dict) and "observation" in observation_space.spaces:
+        observation_space = observation_space["observation"]  # the masked regime's dict
     if observation_space is not None:
         if not isinstance(observation_space, gym.spaces.Box):
             raise CheckpointError(f"{where}: needs Box observations, not {observation_space}")

@@ -7,13 +7,17 @@ format, so an SB3 policy is copied over weight for weight:
 SB3 (PPO, A2C, MaskablePPO, RecurrentPPO)     CgfPolicy
 ============================================  ==========================
 ``pi_features_extractor`` (Flatten or our     ``encoder``
-extractor's ``.encoder``)
+extractor's ``.encoder``, also the masked
+regime's ``MaskedObsExtractor``)
 ``lstm_actor`` (RecurrentPPO only)            ``lstm``
 ``mlp_extractor.policy_net``                  ``pi``
 ``action_net``                                ``action_net``
 ============================================  ==========================
 
-The critic is dropped: acting needs only the actor. Policies built otherwise
+The critic is dropped: acting needs only the actor. A masked-regime policy
+(dict observations with ``action_mask``) exports to the same CgfPolicy over
+the ``observation`` part; its logits with the mask passed as ``action_mask``
+equal SB3's masked ones. Policies built otherwise
 (NatureCNN, several LSTM layers, image normalisation) are refused with a
 :class:`~cgfsim.sim.errors.CgfsimError` rather than exported wrongly.
 """
@@ -28,8 +32,9 @@ from stable_baselines3.common.preprocessing import is_image_space
 from stable_baselines3.common.torch_layers import FlattenExtractor
 from torch import nn
 
-from cgfsim.agents.encoders import EntityExtractor, GridExtractor
+from cgfsim.agents.encoders import EntityEncoder, EntityExtractor, GridEncoder, GridExtractor
 from cgfsim.agents.networks import ACTIVATIONS, CgfPolicy, PolicySpec
+from cgfsim.agents.sb3_policies import MaskedObsExtractor
 from cgfsim.sim.errors import CgfsimError
 
 
@@ -49,7 +54,30 @@ def _mlp_layout(policy_net: nn.Sequential) -> tuple[tuple[int, ...], str]:
     return tuple(hidden), acts.pop() if acts else "tanh"
 
 
+def _encoder_layout(enc: nn.Module) -> dict[str, Any]:
+    """Spec fields of one of our encoders (nothing for ``nn.Flatten``)."""
+    if isinstance(enc, GridEncoder):
+        convs = [m for m in enc.cnn if isinstance(m, nn.Conv2d)]
+        return {
+            "obs_mode": "grid",
+            "features_dim": enc.features_dim,
+            "cnn_channels": tuple(c.out_channels for c in convs),
+        }
+    if isinstance(enc, EntityEncoder):
+        layers = enc.transformer.layers
+        return {
+            "obs_mode": "entities",
+            "features_dim": enc.features_dim,
+            "embed_dim": enc.embed.out_features,
+            "attn_heads": layers[0].self_attn.num_heads,
+            "attn_layers": len(layers),
+        }
+    return {"obs_mode": "vector"}
+
+
 def _encoder_kwargs(extractor: nn.Module, obs_space: gym.spaces.Box) -> dict[str, Any]:
+    if isinstance(extractor, MaskedObsExtractor | GridExtractor | EntityExtractor):
+        return _encoder_layout(extractor.encoder)
     if isinstance(extractor, FlattenExtractor):
         if len(obs_space.shape) != 1:
             raise CgfsimError(
@@ -57,26 +85,9 @@ def _encoder_kwargs(extractor: nn.Module, obs_space: gym.spaces.Box) -> dict[str
                 "train grid/entities policies with GridExtractor/EntityExtractor"
             )
         return {"obs_mode": "vector"}
-    if isinstance(extractor, GridExtractor):
-        convs = [m for m in extractor.encoder.cnn if isinstance(m, nn.Conv2d)]
-        return {
-            "obs_mode": "grid",
-            "features_dim": extractor.features_dim,
-            "cnn_channels": tuple(c.out_channels for c in convs),
-        }
-    if isinstance(extractor, EntityExtractor):
-        enc = extractor.encoder
-        layers = enc.transformer.layers
-        return {
-            "obs_mode": "entities",
-            "features_dim": extractor.features_dim,
-            "embed_dim": enc.embed.out_features,
-            "attn_heads": layers[0].self_attn.num_heads,
-            "attn_layers": len(layers),
-        }
     raise CgfsimError(
         f"cannot export features extractor {type(extractor).__name__}; "
-        "use FlattenExtractor, GridExtractor or EntityExtractor"
+        "use FlattenExtractor, GridExtractor, EntityExtractor or MaskedObsExtractor"
     )
 
 
@@ -84,6 +95,8 @@ def sb3_spec(model: Any) -> PolicySpec:
     """The :class:`PolicySpec` an SB3 model's actor corresponds to."""
     sb3 = model.policy
     obs_space, act_space = sb3.observation_space, sb3.action_space
+    if isinstance(obs_space, gym.spaces.Dict) and "observation" in obs_space.spaces:
+        obs_space = obs_space["observation"]  # the masked regime: the mask is not an input
     if getattr(sb3, "normalize_images", False) and is_image_space(obs_space, check_channels=False):
         raise CgfsimError("cannot export a policy trained with normalize_images=True on images")
     enc = _encoder_kwargs(sb3.pi_features_extractor, obs_space)

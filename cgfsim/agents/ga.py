@@ -40,7 +40,6 @@ at the first generation end at or past each budget.
 
 from __future__ import annotations
 
-import copy
 import random
 import sys
 import time
@@ -54,6 +53,7 @@ import torch
 from deap import base, cma, creator, tools
 
 from cgfsim.agents.checkpoints import save_checkpoint
+from cgfsim.agents.hparams import check_values
 from cgfsim.agents.networks import PolicySpec
 from cgfsim.agents.population import (
     PopulationEvaluator,
@@ -61,6 +61,7 @@ from cgfsim.agents.population import (
     n_params,
     to_policy,
 )
+from cgfsim.agents.recipe import resolve
 from cgfsim.agents.runs import (
     BudgetHook,
     CurveRow,
@@ -73,27 +74,7 @@ from cgfsim.sim.errors import CgfsimError
 from cgfsim.sim.splits import key_base
 
 METHODS = ("ga", "cmaes")
-#: Defaults; any key can be overridden through ``hparams`` (``--set key=value``).
-DEFAULTS: dict[str, Any] = {
-    "pop": 64,  # population size (CMA-ES: lambda)
-    "episodes_per_ind": 8,  # K: counted episodes per individual per generation
-    "elite": 2,  # individuals copied unchanged into the next generation
-    "tournsize": 3,
-    "cxpb": 0.2,  # probability that a pair of offspring is crossed over
-    "cx_indpb": 0.5,  # uniform crossover: probability to swap each weight
-    "mutpb": 1.0,  # probability that an offspring is mutated
-    "sigma": 0.05,  # Gaussian mutation standard deviation
-    "mut_indpb": 1.0,  # probability that each weight is perturbed
-    "shaping": 0.01,  # weight of the mean env return in the fitness
-    "masked": True,  # act with action masks (stored in the checkpoint; see the module doc)
-    "cma_sigma": 0.1,  # CMA-ES initial step size
-    "cma_max_params": 5000,  # CMA-ES refuses larger genomes (dense N x N covariance)
-    "hidden": [32, 32],
-    "activation": "tanh",
-    "layer_norm": False,
-    "lstm_hidden": 32,
-    "torch_threads": 1,
-}
+#: Network layout keys the GA reads (the shared ``[network]`` of defaults.toml, plus layer_norm).
 POLICY_KEYS = ("hidden", "activation", "layer_norm", "lstm_hidden")
 
 if not hasattr(creator, "CgfsimFitness"):
@@ -108,13 +89,20 @@ def make_individual(genome: np.ndarray) -> Any:
     return ind
 
 
-def resolve_hparams(hparams: dict[str, Any] | None) -> dict[str, Any]:
-    """DEFAULTS updated by ``hparams``; unknown keys are an error, not silently ignored."""
-    hp = copy.deepcopy(DEFAULTS)
-    unknown = sorted(set(hparams or {}) - set(DEFAULTS))
+def resolve_hparams(
+    hparams: dict[str, Any] | None, scenario_name: str | None = None
+) -> dict[str, Any]:
+    """``[network]`` + ``[ga]`` (+ the scenario's parts) of defaults.toml, then ``hparams``.
+
+    The network layout is the one RL uses on the same scenario. Unknown keys are
+    an error, not silently ignored.
+    """
+    base = resolve("ga", scenario_name, None, rl=False)
+    unknown = sorted(set(hparams or {}) - set(base))
     if unknown:
-        raise CgfsimError(f"unknown GA hyperparameters {unknown}; expected {sorted(DEFAULTS)}")
-    hp.update(hparams or {})
+        raise CgfsimError(f"unknown GA hyperparameters {unknown}; expected {sorted(base)}")
+    check_values(hparams or {}, base, "GA")
+    hp = resolve("ga", scenario_name, hparams, rl=False)
     ints = ("pop", "episodes_per_ind", "elite", "tournsize", "cma_max_params", "lstm_hidden")
     for k in ints:
         hp[k] = int(hp[k])
@@ -233,11 +221,11 @@ def train_ga(
         over["pop"] = pop
     if episodes_per_ind is not None:
         over["episodes_per_ind"] = episodes_per_ind
-    hp = resolve_hparams(over)
+    sc = get_scenario(scenario)  # bad input raises ScenarioError, a CgfsimError
+    hp = resolve_hparams(over, sc.name)
     steps = int(steps)
     if steps < 1:
         raise CgfsimError(f"steps must be >= 1, got {steps}")
-    sc = get_scenario(scenario)  # bad input raises ScenarioError, a CgfsimError
     P, K = hp["pop"], hp["episodes_per_ind"]
     run_dir = Path(out_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -444,8 +432,8 @@ def _next_generation(
 
 
 __all__ = [
-    "DEFAULTS",
     "METHODS",
+    "POLICY_KEYS",
     "build_toolbox",
     "cx_uniform",
     "make_individual",

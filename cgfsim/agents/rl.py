@@ -9,7 +9,26 @@ algo               policy      learner
 ``recurrent_ppo``  lstm        ``sb3_contrib.RecurrentPPO``
 =================  ==========  =========================================
 
-``ppo`` with ``policy="lstm"`` means RecurrentPPO. SB3 builds its own
+``ppo`` with ``policy="lstm"`` means RecurrentPPO.
+
+**One action regime** (``masked = true``, the default): every learner acts over
+the actions that can have an effect now, in training as in evaluation. PPO,
+A2C and RecurrentPPO observe ``{"observation", "action_mask"}`` and mask their
+logits (:mod:`cgfsim.agents.sb3_policies`); MaskablePPO masks from
+``env.action_masks()``; the GA masks in its batched forward pass. ``--set
+masked=false`` trains PPO/A2C/RecurrentPPO unmasked (for comparison only).
+
+**Schedules** (``learning_rate``, ``clip_range``, ``ent_coef``) are constants or
+``{start, end, horizon}`` tables over env steps (:mod:`cgfsim.agents.recipe`),
+applied every rollout by :class:`~cgfsim.agents.rl_callbacks.ScheduleCallback`:
+they never depend on the total budget, so every budget on the way of a long
+run is a run of that budget.
+
+**League** (``league=``): the opponent is a per-world mixture of doctrines,
+checkpoints and snapshots of the learner, sampled by PFSP
+(:mod:`cgfsim.agents.league`).
+
+SB3 builds its own
 networks; they are configured to the :class:`~cgfsim.agents.networks.CgfPolicy`
 layout (``net_arch=dict(pi=hidden, vf=hidden)``, our grid/entity features
 extractors with ``normalize_images=False``, one actor LSTM and a separate
@@ -27,42 +46,58 @@ from __future__ import annotations
 
 import inspect
 import time
-import tomllib
 from collections.abc import Sequence
-from functools import cache, partial
-from importlib import resources
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import torch
-from sb3_contrib.common.recurrent.policies import RecurrentActorCriticPolicy
 
 from cgfsim.agents.checkpoints import save_checkpoint
 from cgfsim.agents.encoders import EntityExtractor, GridExtractor
 from cgfsim.agents.export import export_sb3, init_hparams, load_into_sb3
+from cgfsim.agents.hparams import check_values
 from cgfsim.agents.networks import ACTIVATIONS, OBS_MODES, CgfPolicy
-from cgfsim.agents.rl_callbacks import TrainCallback, eval_budgets
+from cgfsim.agents.recipe import (
+    NETWORK_KEYS,
+    SCHEDULE_KEYS,
+    StepSchedule,
+    parse_schedule,
+    resolve,
+    value_at,
+)
+from cgfsim.agents.rl_callbacks import ScheduleCallback, TrainCallback, eval_budgets
 from cgfsim.agents.runs import BudgetHook, make_run_dir, read_json, run_config, write_json
+from cgfsim.agents.sb3_policies import (
+    CgfRecurrentPolicy,
+    MaskedActorCriticPolicy,
+    MaskedObsExtractor,
+    MaskedRecurrentPolicy,
+)
 from cgfsim.sim.errors import CgfsimError
 from cgfsim.sim.splits import key_base
 
 ALGOS = ("ppo", "a2c", "maskable_ppo", "recurrent_ppo")
 ALIASES = {"rppo": "recurrent_ppo", "mppo": "maskable_ppo", "maskppo": "maskable_ppo"}
-ENV_KEYS = ("n_envs",)
-POLICY_KEYS = (
-    "hidden",
-    "activation",
-    "features_dim",
-    "lstm_hidden",
-    "cnn_channels",
-    "embed_dim",
-    "attn_heads",
-    "attn_layers",
-    "ortho_init",
-    "critic_lstm",
-    "lstm_ortho_init",
-)
+ENV_KEYS = ("n_envs", "masked")
+POLICY_KEYS = (*NETWORK_KEYS, "ortho_init", "critic_lstm", "lstm_ortho_init")
 RUNTIME_KEYS = ("torch_threads",)
+#: The kind of value each env/policy/runtime key takes (see cgfsim.agents.hparams).
+POLICY_REFERENCE: dict[str, Any] = {
+    "n_envs": 64,
+    "hidden": [64],
+    "activation": "tanh",
+    "features_dim": 128,
+    "lstm_hidden": 128,
+    "cnn_channels": [32, 64],
+    "embed_dim": 64,
+    "attn_heads": 4,
+    "attn_layers": 1,
+    "ortho_init": True,
+    "critic_lstm": True,
+    "lstm_ortho_init": True,
+    "torch_threads": 1,
+}
 
 
 def resolve_algo(algo: str, policy: str = "mlp") -> str:
@@ -79,35 +114,6 @@ def resolve_algo(algo: str, policy: str = "mlp") -> str:
     if a == "recurrent_ppo":
         raise CgfsimError("recurrent_ppo trains lstm policies; pass policy='lstm'")
     return a
-
-
-class CgfRecurrentPolicy(RecurrentActorCriticPolicy):
-    """RecurrentPPO's ``MlpLstmPolicy`` with a faster, numerically identical LSTM pass.
-
-    sb3-contrib's training minibatches are padded sequences that may begin
-    with an episode start but never contain one later; its
-    ``_process_sequence`` then steps the LSTM one tick at a time in Python.
-    Zeroing those sequences' initial states and running the LSTM once over
-    the whole sequence computes the same thing several times faster.
-    """
-
-    @staticmethod
-    def _process_sequence(
-        features: torch.Tensor,
-        lstm_states: tuple[torch.Tensor, torch.Tensor],
-        episode_starts: torch.Tensor,
-        lstm: torch.nn.LSTM,
-    ) -> tuple[torch.Tensor, Any]:  # (output, (h, c)); sb3-contrib annotates it loosely
-        n_seq = lstm_states[0].shape[1]
-        seq = features.reshape((n_seq, -1, lstm.input_size)).swapaxes(0, 1)
-        starts = episode_starts.reshape((n_seq, -1)).swapaxes(0, 1)
-        if seq.shape[0] > 1 and not bool(starts[1:].any()):
-            keep = (1.0 - starts[0]).view(1, n_seq, 1)
-            out, states = lstm(seq, (keep * lstm_states[0], keep * lstm_states[1]))
-            return torch.flatten(out.transpose(0, 1), start_dim=0, end_dim=1), states
-        return RecurrentActorCriticPolicy._process_sequence(
-            features, lstm_states, episode_starts, lstm
-        )
 
 
 def algo_class(algo: str) -> Any:
@@ -129,53 +135,21 @@ def algo_class(algo: str) -> Any:
     return RecurrentPPO
 
 
-@cache
-def load_defaults() -> dict[str, Any]:
-    """The packaged ``defaults.toml``."""
-    text = resources.files("cgfsim.agents").joinpath("defaults.toml").read_text("utf-8")
-    return tomllib.loads(text)
-
-
 def resolve_hparams(
     algo: str, scenario_name: str, overrides: dict[str, Any] | None = None
 ) -> dict[str, Any]:
-    """Merge ``[common]``, ``[algo]``, ``[scenario.<name>.common|algo]`` and ``overrides``."""
-    d = load_defaults()
-    per_scenario = {k.lower(): v for k, v in d.get("scenario", {}).items()}.get(
-        scenario_name.lower(), {}
-    )
-    merged: dict[str, Any] = {}
-    for part in (d.get("common"), d.get(algo), per_scenario.get("common"), per_scenario.get(algo)):
-        merged.update(part or {})
-    merged.update(overrides or {})
-    return merged
+    """``[network]``, ``[common]``, ``[algo]``, the scenario's parts, then ``overrides``."""
+    return resolve(algo, scenario_name, overrides, rl=True)
 
 
-class LinearSchedule:
-    """``lin_<x>``: a value falling linearly from x to 0 over training (as in RL Zoo).
-
-    A class, not a lambda, so SB3 zips pickle it plainly.
-    """
-
-    def __init__(self, start: float) -> None:
-        self.start = float(start)
-
-    def __call__(self, progress_remaining: float) -> float:
-        return progress_remaining * self.start
-
-    def __repr__(self) -> str:
-        return f"lin_{self.start:g}"
-
-
-def _schedule(key: str, value: Any) -> Any:
-    if isinstance(value, str) and value.startswith("lin_"):
-        try:
-            return LinearSchedule(float(value[4:]))
-        except ValueError:
-            raise CgfsimError(
-                f"hyperparameter {key}={value!r}: expected a number or 'lin_<number>'"
-            ) from None
-    return value
+def is_masked(algo: str, hp: dict[str, Any]) -> bool:
+    """Whether this run trains in the masked action regime (MaskablePPO always does)."""
+    masked = hp.get("masked", True)
+    if not isinstance(masked, bool):
+        raise CgfsimError(f"hyperparameter masked={masked!r}: expected true or false")
+    if algo == "maskable_ppo" and not masked:
+        raise CgfsimError("maskable_ppo always trains with action masks; drop masked=false")
+    return masked or algo == "maskable_ppo"
 
 
 def split_hparams(algo: str, hp: dict[str, Any], obs: str) -> tuple[dict, dict, dict, dict]:
@@ -193,12 +167,22 @@ def split_hparams(algo: str, hp: dict[str, Any], obs: str) -> tuple[dict, dict, 
             f"unknown {algo} hyperparameters {unknown}; expected env {list(ENV_KEYS)}, "
             f"policy {list(POLICY_KEYS)}, runtime {list(RUNTIME_KEYS)} or {sorted(allowed)}"
         )
-    rest = {k: _schedule(k, v) for k, v in rest.items()}
-    return env, sb3_policy_kwargs(algo, obs, pol), rest, run
+    sig = inspect.signature(algo_class(algo)).parameters
+    reference = {k: p.default for k, p in sig.items() if p.default is not inspect.Parameter.empty}
+    check_values(hp, {**reference, **POLICY_REFERENCE}, algo, schedules=True)
+    for k in list(rest):
+        if k in SCHEDULE_KEYS:
+            rest[k] = parse_schedule(k, rest[k])
+        elif isinstance(rest[k], dict) or (isinstance(rest[k], str) and rest[k].startswith("lin_")):
+            raise CgfsimError(f"hyperparameter {k}: only {list(SCHEDULE_KEYS)} take schedules")
+    masked = is_masked(algo, hp) and algo != "maskable_ppo"  # dict observations + masked head
+    return env, sb3_policy_kwargs(algo, obs, pol, masked), rest, run
 
 
-def sb3_policy_kwargs(algo: str, obs: str, pol: dict[str, Any]) -> dict[str, Any]:
-    """SB3 ``policy_kwargs`` that reproduce the CgfPolicy layout."""
+def sb3_policy_kwargs(
+    algo: str, obs: str, pol: dict[str, Any], masked: bool = False
+) -> dict[str, Any]:
+    """SB3 ``policy_kwargs`` that reproduce the CgfPolicy layout (masked: dict observations)."""
     if obs not in OBS_MODES:
         raise CgfsimError(f"unknown observation mode {obs!r}; expected one of {OBS_MODES}")
     hidden = [int(h) for h in pol.get("hidden", (128, 128))]
@@ -212,7 +196,17 @@ def sb3_policy_kwargs(algo: str, obs: str, pol: dict[str, Any]) -> dict[str, Any
         "ortho_init": bool(pol.get("ortho_init", True)),
     }
     fdim = int(pol.get("features_dim", 128))
-    if obs == "grid":
+    if masked:
+        kw["features_extractor_class"] = MaskedObsExtractor
+        kw["features_extractor_kwargs"] = {
+            "obs_mode": obs,
+            "features_dim": fdim,
+            "channels": tuple(pol.get("cnn_channels", (32, 64))),
+            "embed_dim": int(pol.get("embed_dim", 64)),
+            "heads": int(pol.get("attn_heads", 4)),
+            "layers": int(pol.get("attn_layers", 1)),
+        }
+    elif obs == "grid":
         kw["features_extractor_class"] = GridExtractor
         kw["features_extractor_kwargs"] = {
             "features_dim": fdim,
@@ -296,7 +290,7 @@ def _default_evaluator(
 def train_rl(
     algo: str,
     scenario: Any,
-    opponent: str = "random",
+    opponent: str | None = "random",
     obs: str = "vector",
     policy: str = "mlp",
     steps: int = 100_000,
@@ -313,6 +307,9 @@ def train_rl(
     resume: str | Path | None = None,
     budget_hook: BudgetHook | None = None,
     init_from: str | Path | None = None,
+    league: Any = None,
+    save_at: Sequence[int] | None = None,
+    final_episodes: int = 0,
 ) -> dict[str, Any]:
     """Train an SB3 learner for ``steps`` env steps into the run folder ``out_dir``.
 
@@ -333,12 +330,23 @@ def train_rl(
     weights; the network takes its architecture, the critic starts fresh); its
     ``demo_steps`` are reported beside the run's own env steps.
 
+    ``league`` (a :class:`~cgfsim.agents.league.LeagueConfig`, a ``"doctrines,self"``
+    spec or a TOML path) replaces ``opponent``: each world draws its opponent per
+    episode by PFSP; in-training evaluation is then the mean win rate over the
+    league's doctrines (each one a ``win_<doctrine>`` column of the curve), and
+    ``league.json`` and the snapshots (``league/self-<steps>/``) go to the run folder.
+    ``save_at``: also keep a checkpoint ``at-<env_steps>/`` at the first rollout end
+    at or past each of these budgets. ``final_episodes`` > 0: after training, the
+    best policy plays that many episodes against every doctrine on test-split worlds
+    (:func:`~cgfsim.agents.league.evaluate_vs_doctrines`), written to ``final_eval.json``.
+
     Returns ``{"policy_dir", "final_dir", "run_dir", "env_steps", "wall_s",
     "curve", "best_win_rate", "steps_per_s", ...}``; ``policy_dir`` is the
     best checkpoint (``final/`` when nothing was evaluated).
     """
     from stable_baselines3.common.vec_env import VecMonitor
 
+    from cgfsim.agents.league import League, LeagueCallback, parse_league, validate_league
     from cgfsim.envs._common import get_scenario
     from cgfsim.envs.sb3 import CgfsimVecEnv
 
@@ -350,9 +358,23 @@ def train_rl(
         hparams = init_hparams(init[0].spec, hparams)
     hp = resolve_hparams(a, sc.name, hparams)
     env_kw, policy_kwargs, algo_kw, run_kw = split_hparams(a, hp, obs)
+    masked = is_masked(a, hp)
     steps = int(steps)
     if steps < 1:
         raise CgfsimError(f"steps must be >= 1, got {steps}")
+    lg_cfg = None
+    if league is not None:
+        if resume is not None:
+            raise CgfsimError(
+                "a league run cannot resume (its snapshots and statistics are not saved)"
+            )
+        lg_cfg = parse_league(league)
+        validate_league(lg_cfg, sc, side)
+        opponent = None
+    elif opponent is None:
+        raise CgfsimError("give an opponent or a league")
+    schedules = {k: v for k, v in algo_kw.items() if isinstance(v, StepSchedule)}
+    algo_kw = {k: value_at(v, 0) if k in schedules else v for k, v in algo_kw.items()}
     approach = f"{a}-{'lstm' if a == 'recurrent_ppo' else 'mlp'}"
     if obs != "vector":
         approach += f"-{obs}"
@@ -361,14 +383,25 @@ def train_rl(
     else:
         run_dir = Path(out_dir)
         run_dir.mkdir(parents=True, exist_ok=True)
-    config = run_config(a, sc.name, opponent, obs, policy, side, steps, seed, hp, eval_episodes)
+    opp_name = f"league ({lg_cfg.source})" if lg_cfg is not None else opponent
+    config = run_config(a, sc.name, opp_name, obs, policy, side, steps, seed, hp, eval_episodes)
+    if lg_cfg is not None:
+        config["league"] = lg_cfg.to_dict()
     write_json(run_dir / "config.json", config)
 
     threads_before = torch.get_num_threads()
     torch.set_num_threads(int(run_kw.get("torch_threads", 1)))
+    lg = League(lg_cfg, seed=seed) if lg_cfg is not None else None
     try:
         venv = VecMonitor(
-            CgfsimVecEnv(sc, int(env_kw.get("n_envs", 64)), side=side, opponent=opponent, obs=obs)
+            CgfsimVecEnv(
+                sc,
+                int(env_kw.get("n_envs", 64)),
+                side=side,
+                opponent=lg.router if lg is not None else opponent,
+                obs=obs,
+                dict_obs=masked and a != "maskable_ppo",
+            )
         )
     except ValueError as e:
         raise CgfsimError(str(e)) from None
@@ -378,7 +411,7 @@ def train_rl(
             model = cls.load(str(resume), env=venv, device="cpu")  # trusted-only pickle
         else:
             model = cls(
-                CgfRecurrentPolicy if a == "recurrent_ppo" else "MlpPolicy",
+                _policy_class(a, masked),
                 venv,
                 policy_kwargs=policy_kwargs,
                 seed=seed,
@@ -395,21 +428,22 @@ def train_rl(
                 check_compatible(init[0].spec, venv, where=f"--init-from {init_from}")
                 load_into_sb3(model, init[0])
         model.set_logger(make_logger(run_dir, tensorboard))
-        evaluate = (
-            _default_evaluator(
-                scenario if isinstance(scenario, str) else sc,
-                opponent,
-                obs,
-                side,
-                eval_episodes,
-                key_base("validation", seed) if eval_seed is None else eval_seed,
-                None,  # the project's evaluation mode: greedy over valid actions
-            )
-            if eval_episodes > 0
-            else None
-        )
+        where: Any = scenario if isinstance(scenario, str) else sc
+        evaluate: Any = None
+        if eval_episodes > 0:
+            ev_seed = key_base("validation", seed) if eval_seed is None else eval_seed
+            if lg is not None:
+                from cgfsim.agents.league import league_evaluator
+
+                docs = lg.config.doctrines or ["random"]
+                evaluate = league_evaluator(where, docs, obs, side, eval_episodes, ev_seed)
+            else:
+                # the project's evaluation mode: greedy over valid actions
+                evaluate = _default_evaluator(
+                    where, str(opponent), obs, side, eval_episodes, ev_seed, None
+                )
         meta = {k: config[k] for k in ("algo", "scenario", "opponent", "obs", "side", "seed")}
-        meta["masked"] = a == "maskable_ppo"  # evaluation applies action masks then
+        meta["masked"] = masked
         meta["training"] = hp
         init_demo = int(init[1].get("demo_steps", 0)) if init is not None else 0
         if init is not None:
@@ -427,9 +461,13 @@ def train_rl(
             start_steps=start,
             budget_hook=budget_hook,
             demo_steps=init_demo,
+            save_at=save_at,
         )
+        callbacks: list[Any] = [cb, ScheduleCallback(schedules)]
+        if lg is not None:
+            callbacks.append(LeagueCallback(lg, run_dir))
         t0 = time.perf_counter()
-        model.learn(steps, callback=cb, reset_num_timesteps=resume is None)
+        model.learn(steps, callback=callbacks, reset_num_timesteps=resume is None)
         total_s = time.perf_counter() - t0
         model.save(str(run_dir / "sb3_model.zip"))
         final, spec = export_sb3(model)
@@ -441,7 +479,7 @@ def train_rl(
         venv.close()
         torch.set_num_threads(threads_before)
     trained = env_steps - start
-    result = {
+    result: dict[str, Any] = {
         "approach": approach,
         "run_dir": str(run_dir),
         "policy_dir": str(run_dir / "best") if cb.curve else str(final_dir),
@@ -456,12 +494,19 @@ def train_rl(
         "best_win_rate": cb.best_win_rate if cb.curve else None,
         "best_env_steps": cb.best_steps if cb.curve else None,
         "curve": cb.curve,
+        "masked": masked,
     }
     if init is not None:
         result.update(
             init_from=str(init_from),
             prior_env_steps=int(init[1].get("env_steps", 0)),
             recording_env_steps=int(init[1].get("recording_env_steps", 0)),
+        )
+    if lg is not None:
+        result["league"] = str(run_dir / "league.json")
+    if final_episodes > 0:
+        result["final_eval"] = final_eval(
+            result["policy_dir"], where, final_episodes, seed, side, run_dir
         )
     write_json(run_dir / "result.json", result)
     return result
@@ -488,6 +533,33 @@ def _initial_policy(
             + ("use --algo rppo --policy lstm" if spec.core == "lstm" else "use --policy mlp")
         )
     return policy, meta
+
+
+def final_eval(
+    policy_dir: str | Path,
+    scenario: Any,
+    episodes: int,
+    seed: int,
+    side: str,
+    run_dir: Path,
+) -> list[dict[str, Any]]:
+    """Win/draw/loss against every doctrine on test-split worlds, into ``final_eval.json``."""
+    from cgfsim.agents.league import evaluate_vs_doctrines
+
+    rows = [
+        r.to_dict() for r in evaluate_vs_doctrines(policy_dir, scenario, None, episodes, seed, side)
+    ]
+    write_json(run_dir / "final_eval.json", {"policy": str(policy_dir), "results": rows})
+    return rows
+
+
+def _policy_class(algo: str, masked: bool) -> Any:
+    """The SB3 policy of an algorithm in the masked (dict obs) or unmasked regime."""
+    if algo == "recurrent_ppo":
+        return MaskedRecurrentPolicy if masked else CgfRecurrentPolicy
+    if masked and algo != "maskable_ppo":
+        return MaskedActorCriticPolicy
+    return "MlpPolicy"
 
 
 def load_result(run_dir: str | Path) -> dict[str, Any]:

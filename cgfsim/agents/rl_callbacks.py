@@ -23,11 +23,13 @@ from pathlib import Path
 from typing import Any
 
 from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.utils import FloatSchedule
 from tqdm.auto import tqdm
 
 from cgfsim.agents.checkpoints import save_checkpoint
 from cgfsim.agents.export import export_sb3
 from cgfsim.agents.networks import CgfPolicy
+from cgfsim.agents.recipe import StepSchedule
 from cgfsim.agents.runs import BudgetHook, CurveRow, DataAccount, append_curve_row
 
 #: evaluate(policy) -> object with win_rate, draw_rate, loss_rate, win_ci (low, high), ...
@@ -58,10 +60,12 @@ def _ci(result: Any) -> tuple[float, float]:
 class TrainCallback(BaseCallback):
     """Evaluates at data budgets, appends curve rows, keeps the best checkpoint, shows progress.
 
-    A budget counts as reached at the first rollout start at or past it (SB3
-    collects whole rollouts; the policy has then been updated on all of them),
-    and the row records the exact ``env_steps``. ``budget_hook`` is offered the
-    policy at every rollout start and at the end of training.
+    A budget counts as reached once the model has been updated on the first
+    rollout that ends at or past it (SB3 collects whole rollouts): at the next
+    rollout's start or at the end of training. The row records the exact
+    ``env_steps``, all of which the evaluated policy has learned from.
+    ``budget_hook`` (the lab's) is offered the policy at every rollout start and
+    at the end of training.
     """
 
     def __init__(
@@ -77,8 +81,10 @@ class TrainCallback(BaseCallback):
         start_steps: int = 0,
         budget_hook: BudgetHook | None = None,
         demo_steps: int = 0,
+        save_at: Sequence[int] | None = None,
     ) -> None:
         super().__init__(verbose=0)
+        self.save_at = sorted({int(b) for b in save_at or () if int(b) > start_steps})
         self.run_dir = run_dir
         self.evaluate_fn = evaluate
         self.budgets = list(budgets)
@@ -125,13 +131,26 @@ class TrainCallback(BaseCallback):
 
     def _on_rollout_start(self) -> None:
         self._offer()
-        if self.budgets and self.num_timesteps >= self.budgets[0]:
-            while self.budgets and self.num_timesteps >= self.budgets[0]:
+        # The update on the previous rollout is done: the model has learned from every
+        # one of num_timesteps env steps, so this is the policy "after N steps".
+        self._at_budgets()
+
+    def _at_budgets(self) -> None:
+        n = int(self.num_timesteps)
+        if self.save_at and n >= self.save_at[0]:
+            while self.save_at and n >= self.save_at[0]:
+                self.save_at.pop(0)
+            policy, spec = export_sb3(self.model)
+            meta = {**self.meta, "env_steps": n, "wall_s": round(self.train_wall_s, 3)}
+            save_checkpoint(self.run_dir / f"at-{n}", policy, spec, meta)
+        if self.budgets and n >= self.budgets[0]:
+            while self.budgets and n >= self.budgets[0]:
                 self.budgets.pop(0)
             self._evaluate()
 
     def _on_training_end(self) -> None:
         self._offer()
+        self._at_budgets()
         if not self.curve or self.curve[-1]["env_steps"] < self.num_timesteps:
             self._evaluate()
         if self.bar is not None:
@@ -167,8 +186,9 @@ class TrainCallback(BaseCallback):
             round(self.train_wall_s, 3),
             self.demo_steps,
         )
-        append_curve_row(self.run_dir, row)
-        self.curve.append(asdict(row))
+        cols = {**asdict(row), **getattr(res, "columns", {})}  # e.g. win rate per opponent
+        append_curve_row(self.run_dir, cols)
+        self.curve.append(cols)
         for key in ("win_rate", "draw_rate", "loss_rate", "mean_return", "mean_length"):
             if hasattr(res, key):
                 self.logger.record(f"eval/{key}", float(getattr(res, key)))
@@ -179,3 +199,44 @@ class TrainCallback(BaseCallback):
         self.eval_s += time.perf_counter() - t
         if self.bar is not None:
             self.bar.set_postfix(win=f"{win:.2f}", best=f"{self.best_win_rate:.2f}")
+
+
+class ScheduleCallback(BaseCallback):
+    """Sets scheduled hyperparameters from the env steps consumed, before every update.
+
+    ``learning_rate`` (SB3's ``lr_schedule``), ``clip_range`` and ``ent_coef`` follow
+    their :class:`~cgfsim.agents.recipe.StepSchedule` of ``num_timesteps``: the values
+    depend on the data consumed, never on the run's total budget (SB3's own schedules
+    take "progress remaining", a fraction of the budget). Applied at the start of
+    training and at every rollout end (just before the update that uses them), so a
+    resumed run picks up where its schedule was.
+    """
+
+    def __init__(self, schedules: dict[str, StepSchedule]) -> None:
+        super().__init__(verbose=0)
+        unknown = sorted(set(schedules) - {"learning_rate", "clip_range", "ent_coef"})
+        if unknown:
+            raise ValueError(f"no schedule support for {unknown}")
+        self.schedules = dict(schedules)
+
+    def _apply(self) -> None:
+        model: Any = self.model  # PPO, A2C, MaskablePPO or RecurrentPPO
+        for key, sched in self.schedules.items():
+            v = sched.at(self.num_timesteps)
+            if key == "learning_rate":
+                model.learning_rate = v
+                model.lr_schedule = FloatSchedule(v)
+            elif key == "clip_range":
+                model.clip_range = FloatSchedule(v)
+            else:
+                model.ent_coef = v
+            self.logger.record(f"schedule/{key}", v)
+
+    def _on_training_start(self) -> None:
+        self._apply()
+
+    def _on_rollout_end(self) -> None:
+        self._apply()
+
+    def _on_step(self) -> bool:
+        return True

@@ -40,6 +40,7 @@ import torch
 from torch import Tensor, nn
 
 from cgfsim.agents.demos import Demo
+from cgfsim.agents.hparams import check_values
 from cgfsim.agents.networks import MASKED_LOGIT, CgfPolicy, PolicySpec
 from cgfsim.agents.runs import write_csv_rows, write_json
 from cgfsim.sim.errors import CgfsimError
@@ -91,6 +92,7 @@ def resolve_hparams(
     unknown = sorted(set(hparams or {}) - set(base))
     if unknown:
         raise CgfsimError(f"unknown hyperparameters {unknown}; expected {sorted(base)}")
+    check_values(hparams or {}, {**base, "batch_size": 256, "activation": "tanh"}, "BC")
     hp = {**base, **(hparams or {})}
     if hp["batch_size"] is None:
         hp["batch_size"] = 16 if policy == "lstm" else 256

@@ -16,6 +16,7 @@ import os
 import sys
 from collections.abc import Sequence
 
+from cgfsim.cli._args import Parser
 from cgfsim.sim.errors import CgfsimError
 
 #: Command groups, in the order ``cgfsim --help`` lists them.
@@ -23,9 +24,7 @@ GROUPS = ("sim", "agents", "demos", "calibrate", "export", "lab", "tune", "expla
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="cgfsim", description="Learn CGF behaviour on batched grid-combat simulations."
-    )
+    p = Parser(prog="cgfsim", description="Learn CGF behaviour on batched grid-combat simulations.")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for group in GROUPS:
         importlib.import_module(f"cgfsim.cli.{group}").register(sub)
@@ -34,7 +33,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as e:  # --help (0) or a bad flag (2, one line already printed)
+        return e.code if isinstance(e.code, int) else 2
     try:
         return int(args.func(args))
     except CgfsimError as e:

@@ -14,6 +14,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
+from cgfsim.cli import _args as A
 from cgfsim.sim.errors import CgfsimError
 
 ALGOS = ("ppo", "a2c", "rppo", "maskppo", "ga", "cmaes", "bc", "dagger")
@@ -35,6 +36,18 @@ TRAIN_DEFAULTS: dict[str, Any] = {
     "demo_steps": None,
     "expert": None,
     "init_from": None,
+    "league": None,
+    "final_episodes": None,
+}
+#: The argparse types of those flags: a value from a ``--config`` file passes the same checks.
+TRAIN_TYPES: dict[str, Any] = {
+    "steps": A.count,
+    "seed": A.seed,
+    "eval_episodes": A.nonneg,
+    "test_episodes": A.nonneg,
+    "threads": A.threads,
+    "demo_steps": A.count,
+    "final_episodes": A.nonneg,
 }
 CONFIG_TABLES = ("train", "hparams")
 RL_ALGOS = ("ppo", "a2c", "rppo", "maskppo")
@@ -104,7 +117,7 @@ def _check_hparams(algo: str, policy: str, obs: str, scenario: str, hp: dict[str
     if algo in ("ga", "cmaes"):
         from cgfsim.agents.ga import resolve_hparams
 
-        resolve_hparams(hp)
+        resolve_hparams(hp, scenario)
         return
     from cgfsim.agents import rl
 
@@ -124,8 +137,6 @@ def _check_flags(algo: str, args: argparse.Namespace) -> None:
         )
     if args.demo_steps is not None and algo not in ("bc", "dagger"):
         raise CgfsimError(f"--demo-steps is for --algo bc or dagger, not {algo}")
-    if args.demo_steps is not None and args.demo_steps < 1:
-        raise CgfsimError(f"--demo-steps must be >= 1, got {args.demo_steps}")
     if args.expert is not None and algo != "dagger":
         raise CgfsimError("--expert is for --algo dagger")
 
@@ -158,6 +169,17 @@ def apply_config(args: argparse.Namespace) -> dict[str, Any]:
                 f"--config {path}: train.{unknown[0]}: unknown key; expected one of "
                 f"{', '.join(TRAIN_DEFAULTS)}"
             )
+        for key, check in TRAIN_TYPES.items():
+            if key in train:
+                v = train[key]
+                try:
+                    if isinstance(v, bool) or not isinstance(v, int):
+                        raise argparse.ArgumentTypeError(f"expected an integer, got {v!r}")
+                    check(str(v))
+                except argparse.ArgumentTypeError as e:
+                    raise CgfsimError(f"--config {path}: train.{key}: {e}") from None
+        if train.get("side", "blue") not in ("blue", "red"):
+            raise CgfsimError(f"--config {path}: train.side: expected blue or red")
         cfg = train
     for key, default in TRAIN_DEFAULTS.items():
         if getattr(args, key) is None:
@@ -171,10 +193,6 @@ def cmd_train(args: argparse.Namespace) -> int:
     file_hp = apply_config(args)
     algo = check_combo(args.algo, args.obs or "vector", args.policy)
     _check_flags(algo, args)
-    if args.steps < 1:
-        raise CgfsimError(f"--steps must be >= 1, got {args.steps}")
-    if args.test_episodes < 0 or args.eval_episodes < 0:
-        raise CgfsimError("--eval-episodes and --test-episodes must be >= 0")
     from cgfsim.agents.runs import make_run_dir
     from cgfsim.sim.scenario import load_scenario
 
@@ -203,6 +221,19 @@ def cmd_train(args: argparse.Namespace) -> int:
         from cgfsim.agents.rl import _initial_policy, resolve_algo
 
         _initial_policy(args.init_from, resolve_algo(algo, args.policy), obs, None)
+    league = None
+    if args.league is not None:
+        if algo in ("ga", "cmaes", "bc", "dagger"):
+            raise CgfsimError(f"--league trains RL learners (ppo, a2c, rppo, maskppo), not {algo}")
+        if args.opponent is not None:
+            raise CgfsimError("give --opponent or --league, not both")
+        from cgfsim.agents.league import parse_league, validate_league
+
+        league = parse_league(args.league)  # unknown members fail here ...
+        validate_league(league, sc, args.side)  # ... and checkpoints of another layout
+    final = args.final_episodes if args.final_episodes is not None else (1000 if league else 0)
+    if final < 0:
+        raise CgfsimError(f"--final-episodes must be >= 0, got {final}")
     if args.out:
         out = Path(args.out)
         if out.exists() and any(out.iterdir()):
@@ -257,7 +288,9 @@ def cmd_train(args: argparse.Namespace) -> int:
         else:
             from cgfsim.agents.rl import train_rl
 
-            res = train_rl(algo, init_from=args.init_from, **common)
+            res = train_rl(
+                algo, init_from=args.init_from, league=league, final_episodes=final, **common
+            )
     data = f"{res['env_steps']} env steps"
     if res.get("demo_steps"):
         data = f"{res['demo_steps']} demonstration steps, " + data
@@ -273,10 +306,20 @@ def cmd_train(args: argparse.Namespace) -> int:
         )
     elif algo == "dagger" and res.get("best_win_rate") is not None:
         print(f"win rate on test worlds after the last iteration {res['best_win_rate']:.1%}")
+    elif league and res.get("best_win_rate") is not None:
+        print(f"best validation win rate {res['best_win_rate']:.1%} over the league's doctrines")
     elif res.get("best_win_rate") is not None and args.test_episodes > 0:
         _report_test(res, args, sc, common["opponent"])
     print(f"run folder: {res['run_dir']}")
     print(f"policy: {res['policy_dir']}")
+    if res.get("final_eval"):
+        from cgfsim.agents.league import doctrine_table
+
+        print(
+            f"{res['policy_dir']} against each doctrine, greedy over valid actions, "
+            f"{final} test-split episodes each:"
+        )
+        print(doctrine_table(res["final_eval"]))
     return 0
 
 
@@ -331,8 +374,6 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from cgfsim.agents.evaluation import evaluate, load_player
     from cgfsim.agents.runs import write_json
 
-    if args.episodes < 1:
-        raise CgfsimError(f"--episodes must be >= 1, got {args.episodes}")
     _set_threads(args.threads)
     kind, what = load_player(args.player)  # bad names and corrupt checkpoints fail here
     scenario = args.scenario
@@ -340,7 +381,12 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         scenario = what[2].get("scenario") if kind == "policy" else None
         if scenario is None:
             raise CgfsimError("--scenario is required (the player names no scenario)")
+    from cgfsim.sim.doctrines import DOCTRINES
+
     opponents = [o.strip() for o in args.opponent.split(",") if o.strip()]
+    if "doctrines" in opponents and not Path("doctrines").exists():  # every doctrine, in turn
+        at = opponents.index("doctrines")
+        opponents[at : at + 1] = list(DOCTRINES)
     if not opponents:
         raise CgfsimError("--opponent needs at least one doctrine or checkpoint")
     seed = args.seed
@@ -418,9 +464,10 @@ def register(sub: Any) -> None:
         "train",
         help="train an agent (RL, GA, BC or DAgger) into a run folder",
         description="Train with PPO, A2C, RecurrentPPO (rppo), MaskablePPO (maskppo), a "
-        "DEAP GA or CMA-ES, behaviour cloning (bc) on a demonstration dataset, or DAgger "
-        "with a doctrine expert. Writes config.json, curve.csv, logs (TensorBoard), "
-        "checkpoints (best/, final/) and result.json into the run folder.",
+        "DEAP GA or CMA-ES against one opponent or (RL) a league, behaviour cloning (bc) on a "
+        "demonstration dataset, or DAgger with a doctrine expert. Every learner acts over "
+        "valid actions (masked), as evaluation does. Writes config.json, curve.csv, logs "
+        "(TensorBoard), checkpoints (best/, final/) and result.json into the run folder.",
     )
     s.add_argument(
         "--config",
@@ -444,10 +491,31 @@ def register(sub: Any) -> None:
         help="doctrine of the other side (default random; bc: the dataset's)",
     )
     s.add_argument(
-        "--steps", type=int, default=None, help="env steps of training data (default 100000)"
+        "--steps", type=A.count, default=None, help="env steps of training data (default 100000)"
     )
-    s.add_argument("--seed", type=int, default=None, help="default 0")
-    s.add_argument("--out", help="run folder (default runs/train/<timestamp>-<tag>)")
+    s.add_argument(
+        "--seed",
+        type=A.seed,
+        default=None,
+        help="training seed: its own train/validation/test worlds (default 0)",
+    )
+    s.add_argument(
+        "--out", type=A.out_dir, help="run folder (default runs/train/<timestamp>-<tag>)"
+    )
+    s.add_argument(
+        "--league",
+        metavar="SPEC",
+        help="train against a league instead: members such as 'doctrines,self' (all "
+        "doctrines and snapshots of the learner), doctrine names, checkpoint folders, "
+        "and/or one league config FILE.toml; opponents drawn per world and episode by PFSP",
+    )
+    s.add_argument(
+        "--final-episodes",
+        type=A.nonneg,
+        default=None,
+        help="after training, evaluate the best policy against every doctrine on this many "
+        "test-split episodes each (default 1000 with --league, else 0)",
+    )
     s.add_argument("--side", choices=["blue", "red"], default=None, help="default blue")
     s.add_argument(
         "--set",
@@ -457,24 +525,24 @@ def register(sub: Any) -> None:
     )
     s.add_argument(
         "--eval-episodes",
-        type=int,
+        type=A.nonneg,
         default=None,
         help="greedy episodes on validation worlds at each data budget, to select the best "
         "checkpoint (0: none; default 500)",
     )
     s.add_argument(
         "--test-episodes",
-        type=int,
+        type=A.nonneg,
         default=None,
         help="greedy episodes on test worlds for the selected checkpoint after training "
         "(0: none; default 1000)",
     )
-    s.add_argument("--threads", type=int, default=None, help="torch threads (default 1)")
+    s.add_argument("--threads", type=A.threads, default=None, help="torch threads (default 1)")
     s.add_argument("--dataset", help="bc / dagger: demonstration dataset (Minari id or folder)")
     s.add_argument("--root", help="Minari datasets folder for --dataset ids")
     s.add_argument(
         "--demo-steps",
-        type=int,
+        type=A.count,
         default=None,
         help="bc: use at most this many demonstration steps; dagger: the label budget "
         "(default 20000)",
@@ -500,12 +568,13 @@ def register(sub: Any) -> None:
     s.add_argument(
         "--opponent",
         default="random",
-        help="doctrine or checkpoint, or several separated by commas",
+        help="doctrine or checkpoint, or several separated by commas ('doctrines': each "
+        "doctrine in turn)",
     )
-    s.add_argument("--episodes", type=int, default=1000)
+    s.add_argument("--episodes", type=A.count, default=1000)
     s.add_argument(
         "--seed",
-        type=int,
+        type=A.world_key,
         default=None,
         help="world i gets key seed + i (default: the test split of the checkpoint's training "
         "seed, never training worlds)",
@@ -518,11 +587,13 @@ def register(sub: Any) -> None:
         action="store_true",
         help="let networks pick impossible (no-op) actions too; default: valid actions only",
     )
-    s.add_argument("--n-envs", type=int, default=None, help="worlds per batch")
-    s.add_argument("--json", metavar="FILE", help="also write the results as JSON")
-    s.add_argument("--replay", metavar="FILE", help="record episodes to a replay file")
-    s.add_argument("--replay-episodes", type=int, default=1, help="episodes to record")
-    s.add_argument("--threads", type=int, default=None, help="torch threads (default 1)")
+    s.add_argument("--n-envs", type=A.count, default=None, help="worlds per batch")
+    s.add_argument("--json", type=A.out_file, metavar="FILE", help="also write the results as JSON")
+    s.add_argument(
+        "--replay", type=A.out_file, metavar="FILE", help="record episodes to a replay file"
+    )
+    s.add_argument("--replay-episodes", type=A.count, default=1, help="episodes to record")
+    s.add_argument("--threads", type=A.threads, default=None, help="torch threads (default 1)")
     s.set_defaults(func=cmd_evaluate)
 
     s = sub.add_parser(
@@ -531,8 +602,8 @@ def register(sub: Any) -> None:
     )
     s.add_argument("players", help="comma-separated checkpoint folders and doctrine names")
     s.add_argument("--scenario", required=True)
-    s.add_argument("--episodes", type=int, default=100, help="per pair and side")
-    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--episodes", type=A.count, default=100, help="per pair and side")
+    s.add_argument("--seed", type=A.world_key, default=0, help="world keys start here")
     s.add_argument(
         "--both-sides", action="store_true", help="play both sides even on a symmetric scenario"
     )
@@ -542,7 +613,7 @@ def register(sub: Any) -> None:
         action="store_true",
         help="let networks pick impossible (no-op) actions too; default: valid actions only",
     )
-    s.add_argument("--json", metavar="FILE", help="also write the results as JSON")
-    s.add_argument("--threads", type=int, default=None, help="torch threads (default 1)")
+    s.add_argument("--json", type=A.out_file, metavar="FILE", help="also write the results as JSON")
+    s.add_argument("--threads", type=A.threads, default=None, help="torch threads (default 1)")
     s.add_argument("--quiet", action="store_true", help="no per-match lines")
     s.set_defaults(func=cmd_tournament)

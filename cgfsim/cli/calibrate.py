@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from cgfsim.cli import _args as A
 from cgfsim.sim.errors import CgfsimError
 
 
@@ -78,14 +79,16 @@ def register(sub: Any) -> None:
         ),
     )
     s.add_argument("scenario", help="built-in name or TOML path")
-    s.add_argument("--episodes", type=int, default=1000, help="per pair and side (default 1000)")
-    s.add_argument("--seed", type=int, default=0, help="test-key seed (default 0)")
+    s.add_argument(
+        "--episodes", type=A.count, default=1000, help="per pair and side (default 1000)"
+    )
+    s.add_argument("--seed", type=A.seed, default=0, help="test-key seed (default 0)")
     s.add_argument("--players", help="comma-separated doctrines (default: all)")
     s.add_argument("--extra", help="comma-separated checkpoint folders that join the table")
     s.add_argument(
         "--probes",
         help="comma-separated counter-scripts (cgfsim.sim.probes) to try on each doctrine",
     )
-    s.add_argument("--json", help="write the calibration JSON here")
+    s.add_argument("--json", type=A.out_file, help="write the calibration JSON here")
     s.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     s.set_defaults(func=cmd_calibrate)

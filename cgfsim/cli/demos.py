@@ -12,6 +12,7 @@ import argparse
 import json
 from typing import Any
 
+from cgfsim.cli import _args as A
 from cgfsim.sim.errors import CgfsimError
 
 
@@ -156,21 +157,21 @@ def register(sub: Any) -> None:
 
     def splits(s: argparse.ArgumentParser) -> None:
         s.add_argument("--fractions", default="0.8,0.1,0.1", help="train,validation,test")
-        s.add_argument("--split-seed", type=int, default=0, help="seed of the episode split")
+        s.add_argument("--split-seed", type=A.seed, default=0, help="seed of the episode split")
 
     s = dsub.add_parser("record", help="record demonstrations on the batched engine")
     s.add_argument("--scenario", default="duel", help="built-in name or TOML path")
     s.add_argument("--demonstrator", default="assault", help="doctrine or checkpoint folder")
     s.add_argument("--opponent", default="random", help="doctrine of the other side")
-    s.add_argument("--episodes", type=int, default=1000)
+    s.add_argument("--episodes", type=A.count, default=1000)
     s.add_argument("--obs", default="vector", help="vector | grid | entities")
     s.add_argument("--side", choices=["blue", "red"], default="blue")
-    s.add_argument("--seed", type=int, default=0, help="demo-split world keys of this seed")
+    s.add_argument("--seed", type=A.seed, default=0, help="demo-split world keys of this seed")
     s.add_argument(
-        "--epsilon", type=float, default=0.0, help="chance of a random valid action per unit"
+        "--epsilon", type=A.fraction, default=0.0, help="chance of a random valid action per unit"
     )
-    s.add_argument("--episodes-per-world", type=int, default=1)
-    s.add_argument("--n-envs", type=int, default=None, help="worlds per batch (default: auto)")
+    s.add_argument("--episodes-per-world", type=A.count, default=1)
+    s.add_argument("--n-envs", type=A.count, default=None, help="worlds per batch (default: auto)")
     s.add_argument("--name", help="dataset id, namespace/name-v0 (default: derived)")
     root(s)
     splits(s)
@@ -186,14 +187,14 @@ def register(sub: Any) -> None:
     s = dsub.add_parser("split", help="split a dataset by episode into train/validation/test")
     s.add_argument("dataset", help="dataset id or folder")
     s.add_argument("--fractions", default="0.8,0.1,0.1", help="train,validation,test")
-    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--seed", type=A.seed, default=0)
     root(s)
     s.set_defaults(func=cmd_split)
 
     s = dsub.add_parser("verify", help="re-simulate a sample of episodes, compare bit for bit")
     s.add_argument("dataset", help="dataset id or folder")
-    s.add_argument("--sample", type=int, default=32, help="episodes to re-simulate")
-    s.add_argument("--seed", type=int, default=0, help="seed of the sample")
+    s.add_argument("--sample", type=A.count, default=32, help="episodes to re-simulate")
+    s.add_argument("--seed", type=A.seed, default=0, help="seed of the sample")
     root(s)
     s.add_argument("--quiet", action="store_true", help="no progress bar")
     s.set_defaults(func=cmd_verify)

@@ -11,6 +11,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from cgfsim.cli import _args as A
+
 
 def cmd_export(args: argparse.Namespace) -> int:
     from cgfsim.agents.export_onnx.contract import CONTRACT, MODEL
@@ -62,7 +64,9 @@ def register(sub: Any) -> None:
         "a new folder. Works for checkpoints of every learner.",
     )
     s.add_argument("checkpoint", help="checkpoint folder (policy.json + policy.pt)")
-    s.add_argument("--out", required=True, help="folder to create (must be new or empty)")
+    s.add_argument(
+        "--out", type=A.out_dir, required=True, help="folder to create (must be new or empty)"
+    )
     s.add_argument("--force", action="store_true", help="replace a non-empty --out folder")
     s.add_argument("--opset", type=int, default=17, help="ONNX opset, 14..20 (default 17)")
     s.add_argument("--scenario", help="scenario of the contract (default: the checkpoint's)")

@@ -16,12 +16,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from cgfsim.cli import _args as A
 from cgfsim.sim.errors import CgfsimError
 
 
 def add_run_args(p: argparse.ArgumentParser) -> None:
     """The executor and output options of a sweep run."""
-    p.add_argument("--out", help="output folder (an existing one is resumed)")
+    p.add_argument("--out", type=A.out_dir, help="output folder (an existing one is resumed)")
     p.add_argument(
         "--executor",
         default="serial",
@@ -29,7 +30,7 @@ def add_run_args(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--workers",
-        type=int,
+        type=A.count,
         default=None,
         help="jobs at once for process/ray (default: every core)",
     )

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from cgfsim.agents.runs import atomic_write_text
+from cgfsim.cli import _args as A
 from cgfsim.sim.errors import CgfsimError
 
 
@@ -127,11 +126,7 @@ def cmd_play(args: argparse.Namespace) -> int:
     from cgfsim.sim.metrics import rate_rows, summarise
     from cgfsim.sim.scenario import load_scenario
 
-    if args.episodes < 1:
-        raise CgfsimError(f"--episodes must be >= 1, got {args.episodes}")
     sc = load_scenario(args.scenario)
-    if args.replay:
-        check_output(args.replay, "--replay")
     eng = Engine(sc, args.episodes, seed=args.seed, combat=args.combat)
     blue_name = args.blue or sc.doctrine_hint[0] or "assault"
     red_name = args.red or sc.doctrine_hint[1] or "assault"
@@ -190,30 +185,6 @@ def cmd_play(args: argparse.Namespace) -> int:
     return 0
 
 
-def check_output(path: str, flag: str) -> Path:
-    """Fail now, in one line, if ``path`` cannot be written (before any work is done).
-
-    Probes the folder with a temp file (permissions alone do not tell, e.g. for
-    root or on a read-only mount); folders that do not exist yet are fine if
-    they can be created under the nearest existing one.
-    """
-    out = Path(path)
-    if out.is_dir():
-        raise CgfsimError(f"{flag} {path}: is a folder; expected a file name")
-    parent = out.parent
-    while not parent.exists():
-        parent = parent.parent
-    if not parent.is_dir():
-        raise CgfsimError(f"{flag} {path}: {parent} is not a folder")
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=".cgfsim-probe.", dir=parent)
-    except OSError as e:
-        raise CgfsimError(f"{flag} {path}: cannot write in {parent} ({e.strerror})") from None
-    os.close(fd)
-    os.unlink(tmp)
-    return out
-
-
 def _replay_label(file: str, rp: Any, w: int, many_files: bool) -> str:
     info = rp.tracks[w] if w < len(rp.tracks) else {}
     name = Path(file).name if many_files else "track"
@@ -233,10 +204,6 @@ def cmd_replay(args: argparse.Namespace) -> int:
     files = list(args.file)
     if len(files) > 1 and (args.gif or args.frames):
         raise CgfsimError("--gif and --frames take one replay file; --html takes several")
-    if args.html:
-        check_output(args.html, "--html")
-    if args.gif:
-        check_output(args.gif, "--gif")
     replays = []
     for f in files:
         rp = load_replay(f)
@@ -296,12 +263,18 @@ def register(sub: Any) -> None:
     players = "doctrine, checkpoint folder or exported (ONNX) folder"
     s.add_argument("--blue", help=f"blue {players} (default: the scenario's hint)")
     s.add_argument("--red", help=f"red {players} (default: the scenario's hint)")
-    s.add_argument("--episodes", type=int, default=100)
-    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--episodes", type=A.count, default=100)
+    s.add_argument(
+        "--seed", type=A.world_key, default=0, help="world i gets key seed + i (default 0)"
+    )
     s.add_argument("--combat", choices=["stochastic", "expected"], default=None)
-    s.add_argument("--replay", metavar="FILE", help="record episodes to this replay file")
-    s.add_argument("--replay-worlds", type=int, default=1, help="episodes to record (default 1)")
-    s.add_argument("--json", metavar="FILE", help="also write the results as JSON")
+    s.add_argument(
+        "--replay", type=A.out_file, metavar="FILE", help="record episodes to this replay file"
+    )
+    s.add_argument(
+        "--replay-worlds", type=A.count, default=1, help="episodes to record (default 1)"
+    )
+    s.add_argument("--json", type=A.out_file, metavar="FILE", help="also write the results as JSON")
     s.add_argument("--quiet", action="store_true")
     s.set_defaults(func=cmd_play)
     s = sub.add_parser(
@@ -310,13 +283,17 @@ def register(sub: Any) -> None:
     s.add_argument("file", nargs="+", help="replay file(s); several only with --html")
     s.add_argument(
         "--html",
+        type=A.out_file,
         metavar="OUT",
         help="write a self-contained HTML after-action viewer of every recorded episode",
     )
-    s.add_argument("--gif", metavar="OUT", help="write an animated GIF")
-    s.add_argument("--fps", type=int, default=8)
+    s.add_argument("--gif", type=A.out_file, metavar="OUT", help="write an animated GIF")
+    s.add_argument("--fps", type=A.count, default=8)
     s.add_argument(
-        "--world", type=int, default=None, help="which recorded episode (default: 0; --html: all)"
+        "--world",
+        type=A.index,
+        default=None,
+        help="which recorded episode (default: 0; --html: all)",
     )
     s.add_argument(
         "--allow-changed-scenario",

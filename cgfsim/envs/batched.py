@@ -34,7 +34,10 @@ class BatchedCommanderEnv:
         side: ``"blue"`` or ``"red"``, the side the learner commands.
         opponent: doctrine name, or callable ``fn(engine, side) -> (B, n_slots)`` actions in
             the engine's absolute directions; ``None`` takes the scenario's doctrine hint for
-            the other side, else ``"assault"``.
+            the other side, else ``"assault"``. A callable with an ``episode_end(worlds,
+            outcomes)`` method (e.g. :class:`~cgfsim.envs.opponents.PerWorldOpponent`, one
+            opponent per world) is told each finished episode's outcome for the learner
+            (+1 win, 0 draw, -1 loss) before the world resets.
         obs: ``"vector"``, ``"grid"`` or ``"entities"`` (see :mod:`cgfsim.envs.observations`).
         dict_obs: return ``{"observation": obs, "action_mask": int8 mask}`` instead.
         render_mode: ``None``, ``"ansi"`` or ``"rgb_array"``.
@@ -158,9 +161,14 @@ class BatchedCommanderEnv:
         infos: list[dict[str, Any]] = [{} for _ in range(self.num_envs)]
         if res.done.any():
             idx = np.flatnonzero(res.done)
-            for i in idx.tolist():
+            ended = getattr(self.opponent, "episode_end", None)
+            if ended is not None:  # a per-world opponent (league) learns who won where
+                code = e.outcome[idx]
+                ended(idx, np.where(code == 3, 0, np.where(code == 1 + self.side, 1, -1)))
+            at_end = C.info_arrays(e, self.side, idx)  # one pass for every world that ended
+            for j, i in enumerate(idx.tolist()):
                 info = infos[i]
-                info.update(C.episode_info(e, i, self.side))
+                info.update(C.world_info(at_end, j))
                 if self.autoreset:
                     info["terminal_observation"] = (
                         {k: v[i].copy() for k, v in obs.items()}

@@ -15,11 +15,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
 
 import numpy as np
 
+from cgfsim.sim.rules import any_last
 from cgfsim.sim.terrain import Terrain
 from cgfsim.sim.units import N_TYPES, UNIT_TYPES
 
@@ -75,6 +75,30 @@ class Feature:
         return [f"{self.name}_{s}" for s in self.sub] if self.sub else [self.name]
 
 
+_T = TypeVar("_T")
+
+
+class _once(Generic[_T]):  # noqa: N801 (used as a decorator, like cached_property)
+    """``functools.cached_property`` without its lock.
+
+    Python 3.11's takes an ``RLock`` on every first access, and a build makes some
+    25 of them; the value is stored in the instance, so later reads never come here.
+    """
+
+    def __init__(self, fn: Callable[[Any], _T]) -> None:
+        self.fn, self.name, self.__doc__ = fn, fn.__name__, fn.__doc__
+
+    @overload
+    def __get__(self, obj: None, owner: type | None = None) -> _once[_T]: ...
+    @overload
+    def __get__(self, obj: object, owner: type | None = None) -> _T: ...
+    def __get__(self, obj: object, owner: type | None = None) -> _T | _once[_T]:
+        if obj is None:
+            return self
+        value = obj.__dict__[self.name] = self.fn(obj)
+        return value
+
+
 V, G, EN = ("vector",), ("grid",), ("entities",)
 VE = ("vector", "entities")
 
@@ -103,147 +127,149 @@ class _Ctx:
         self.n: int = n
 
     # -- own units
-    @cached_property
+    @_once
     def alive(self) -> np.ndarray:
         return self.e.alive[self.w, self.ob.own]
 
-    @cached_property
+    @_once
     def alive_f(self) -> np.ndarray:
         return self.alive.astype(_F32)
 
-    @cached_property
+    @_once
     def y(self) -> np.ndarray:
         """Own units' engine-frame rows (int64)."""
         return self.e.y[self.w, self.ob.own].astype(np.int64)
 
-    @cached_property
+    @_once
     def x(self) -> np.ndarray:
         return self.e.x[self.w, self.ob.own].astype(np.int64)
 
-    @cached_property
+    @_once
     def row(self) -> np.ndarray:
         """Own units' canonical rows (int64)."""
         return self.ob.canon(self.y)
 
-    @cached_property
+    @_once
     def row_f(self) -> np.ndarray:
         """(n, O) own units' canonical rows, scaled to [0, 1] (float32)."""
         return self.ob.canon_f(self.e.y[self.w, self.ob.own])
 
-    @cached_property
+    @_once
     def col_f(self) -> np.ndarray:
         return self.e.x[self.w, self.ob.own] * self.ob.inv_w
 
-    @cached_property
+    @_once
     def mid(self) -> np.ndarray:
         return self.e.map_id[self.w].astype(np.int64)
 
-    @cached_property
+    @_once
     def map_cell(self) -> np.ndarray:
-        """(n, O) map-flat index of each own unit's cell (map * cells + cell)."""
-        return self.mid[:, None] * self.e.n_cells + self.y * self.e.W + self.x
+        """(n, O) map-flat index of each own unit's cell (map * cells + cell), int64."""
+        cell = self.y * self.e.W + self.x
+        return cell if self.e.n_maps == 1 else self.mid[:, None] * self.e.n_cells + cell
 
-    @cached_property
+    @_once
     def ready(self) -> np.ndarray:
         e, w, own = self.e, self.w, self.ob.own
         return self.alive & (e.cooldown[w, own] == 0) & (e.ammo[w, own] > 0)
 
-    @cached_property
+    @_once
     def can_fire(self) -> np.ndarray:
         return self.ready & self.e.has_target[self.w, self.ob.own]
 
-    @cached_property
+    @_once
     def engage(self) -> np.ndarray:
         """(n, O, E) own i can engage enemy j now (the engine's per-tick table)."""
         return (self.e.engage_b if self.ob.side == 0 else self.e.engage_r)[self.w]
 
     # -- enemies
-    @cached_property
+    @_once
     def ever(self) -> np.ndarray:
         return self.e.last_tick[self.w, self.ob.en] >= 0
 
-    @cached_property
+    @_once
     def ever_f(self) -> np.ndarray:
         return self.ever.astype(_F32)
 
-    @cached_property
+    @_once
     def known(self) -> np.ndarray:
         return self.e.alive[self.w, self.ob.en] & self.ever
 
-    @cached_property
+    @_once
     def vis(self) -> np.ndarray:
         return self.e.visible[self.w, self.ob.en]
 
-    @cached_property
+    @_once
     def ly(self) -> np.ndarray:
         """Enemies' last seen engine-frame rows (0 when never seen)."""
         return np.maximum(self.e.last_y[self.w, self.ob.en], 0).astype(np.int64)
 
-    @cached_property
+    @_once
     def lx(self) -> np.ndarray:
         return np.maximum(self.e.last_x[self.w, self.ob.en], 0).astype(np.int64)
 
-    @cached_property
+    @_once
     def lrow(self) -> np.ndarray:
         return self.ob.canon(self.ly)
 
-    @cached_property
+    @_once
     def lrow_f(self) -> np.ndarray:
         """(n, E) enemies' last seen canonical rows, scaled; 0 when never seen."""
         return self.ob.canon_f(self.e.last_y[self.w, self.ob.en]) * self.ever_f
 
-    @cached_property
+    @_once
     def lcol_f(self) -> np.ndarray:
         return self.e.last_x[self.w, self.ob.en] * self.ob.inv_w * self.ever_f
 
-    @cached_property
+    @_once
     def pair(self) -> np.ndarray:
         """(n, O, E) live own unit and known enemy: the pairs relations are shown for."""
         return self.alive[:, :, None] & self.known[:, None, :]
 
-    @cached_property
+    @_once
     def d2_los(self) -> tuple[np.ndarray, np.ndarray]:
         """Squared distance and line of sight from each own unit to each enemy's last seen cell
         (a never-seen enemy's is cell 0; :attr:`pair` masks it out)."""
         e, ob, w = self.e, self.ob, self.w
-        it = ob.pair_index_dtype
-        c = e.n_cells
+        it = ob.pair_index_dtype  # every index into the table fits it
         ly: np.ndarray = np.maximum(e.last_y[w, ob.en], 0).astype(it)
         cell_en = ly * e.W + np.maximum(e.last_x[w, ob.en], 0)
-        mid: np.ndarray = e.map_id[w].astype(it)[:, None] * c
-        y: np.ndarray = e.y[w, ob.own].astype(it)
-        here = (mid + y * e.W + e.x[w, ob.own]) * c
+        here = self.map_cell.astype(it) * e.n_cells
         v = np.take(e.pair_flat, here[:, :, None] + cell_en[:, None, :])
         return v >> 1, (v & 1).astype(bool)
 
-    @cached_property
+    @_once
     def threat(self) -> np.ndarray:
         """(n, O, E) known enemy j, from its last seen cell, has own i in weapon range and sight
         (or fires indirectly)."""
         d2, los = self.d2_los
         ob = self.ob
-        return self.pair & (d2 <= ob.range2_en) & (los | ob.indirect_en)
+        sight = (los | ob.indirect_en) if ob.any_indirect_en else los
+        threat = d2 <= ob.range2_en
+        threat &= sight
+        threat &= self.pair
+        return threat
 
     # -- objectives
-    @cached_property
+    @_once
     def objective(self) -> tuple[np.ndarray, ...]:
         """(n, K) float32 each: controlled by us, by the enemy (as seen), our/their progress."""
         e, w, ob = self.e, self.w, self.ob
         # one lookup per unit: the bit set of objective zones its cell lies in
         zbits = ob.zone_bits
-        mine = np.where(self.alive, np.take(zbits, self.map_cell), 0)
-        en_cell = e.map_id[w].astype(np.int64)[:, None] * e.n_cells + (
-            e.y[w, ob.en].astype(np.int64) * e.W + e.x[w, ob.en]
-        )
-        seen = np.where(self.vis, np.take(zbits, en_cell), 0)
-        k = ob.obj_bit
-        ours = (np.bitwise_or.reduce(mine, axis=1)[:, None] & k) != 0
-        theirs = (np.bitwise_or.reduce(seen, axis=1)[:, None] & k) != 0
+        mine = np.take(zbits, self.map_cell)
+        mine *= self.alive
+        en_cell = e.y[w, ob.en].astype(np.int64) * e.W + e.x[w, ob.en]
+        if e.n_maps > 1:
+            en_cell += self.mid[:, None] * e.n_cells
+        seen = np.take(zbits, en_cell)
+        seen *= self.vis
+        ours, theirs = _zones_held(mine, ob.obj_bit), _zones_held(seen, ob.obj_bit)
         hold = np.minimum(e.hold[w].astype(_F32) * ob.inv_hold[None, :, None], 1)
         ctrl_ours, ctrl_theirs = (ours & ~theirs).astype(_F32), (theirs & ~ours).astype(_F32)
         return ctrl_ours, ctrl_theirs, hold[..., ob.side], hold[..., 1 - ob.side] * ctrl_theirs
 
-    @cached_property
+    @_once
     def obj_rel(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(n, O, K) objective centre minus unit cell (rows, cols scaled) and unit inside zone."""
         ob = self.ob
@@ -256,7 +282,7 @@ class _Ctx:
         return (dy * a).astype(_F32), (dx * a).astype(_F32), ins * a
 
     # -- score
-    @cached_property
+    @_once
     def points(self) -> tuple[np.ndarray, np.ndarray]:
         """(n,) own points (the rules'), enemy points as far as the side knows; both scaled."""
         e, ob, w = self.e, self.ob, self.w
@@ -264,7 +290,7 @@ class _Ctx:
             z = np.zeros(self.n, _F32)
             return z, z
         s = ob.side
-        att = e.attrition_points()[w]
+        att = e.attrition_points(None if isinstance(w, slice) else w)
         own = att[:, s] + e.vp_tick[w, s]
         enemy = att[:, 1 - s] + e.vp_tick_seen[w, 1 - s]
         if ob.K and e.vp.objective_held:
@@ -273,27 +299,32 @@ class _Ctx:
         return (own * ob.inv_vp).astype(_F32), (enemy * ob.inv_vp).astype(_F32)
 
     # -- nearest relations (entity summaries)
-    @cached_property
+    @_once
+    def far_d2(self) -> np.ndarray:
+        """(n, O, E) :attr:`d2_los` distances where :attr:`pair`, above any distance elsewhere
+        (the table's dtype maximum: the packed table holds twice the distance)."""
+        d2 = self.d2_los[0]
+        return np.where(self.pair, d2, np.iinfo(d2.dtype).max)
+
+    @_once
     def nearest_enemy(self) -> tuple[np.ndarray, np.ndarray]:
         """(n, O) scaled offset to the nearest known enemy's last seen cell (0 if none)."""
-        d2 = np.where(self.pair, self.d2_los[0], np.int64(1 << 30))
-        j = d2.argmin(-1)  # (n, O)
-        has = self.pair.any(-1)
-        lrow = np.take_along_axis(self.lrow_f, j, 1)
-        lcol = np.take_along_axis(self.lcol_f, j, 1)
+        j = self.far_d2.argmin(-1)  # (n, O), the lowest slot on ties
+        has = any_last(self.pair)
+        at = j + np.arange(0, self.n * self.ob.E, self.ob.E)[:, None]  # flat (world, slot)
+        lrow, lcol = np.take(self.lrow_f, at), np.take(self.lcol_f, at)
         return (lrow - self.row_f) * has, (lcol - self.col_f) * has
 
-    @cached_property
+    @_once
     def nearest_own(self) -> tuple[np.ndarray, np.ndarray]:
         """(n, E) scaled offset from the nearest live own unit to the enemy's last seen cell."""
-        d2 = np.where(self.pair, self.d2_los[0], np.int64(1 << 30))
-        i = d2.argmin(1)  # (n, E)
+        i = self.far_d2.argmin(1)  # (n, E)
         has = self.pair.any(1)
-        row = np.take_along_axis(self.row_f, i, 1)
-        col = np.take_along_axis(self.col_f, i, 1)
+        at = i + np.arange(0, self.n * self.ob.O, self.ob.O)[:, None]
+        row, col = np.take(self.row_f, at), np.take(self.col_f, at)
         return (self.lrow_f - row) * has, (self.lcol_f - col) * has
 
-    @cached_property
+    @_once
     def nearest_objective(self) -> tuple[np.ndarray, np.ndarray]:
         dy, dx, _ = self.obj_rel
         if self.ob.K == 0:
@@ -303,13 +334,21 @@ class _Ctx:
         return np.take_along_axis(dy, k, 2)[..., 0], np.take_along_axis(dx, k, 2)[..., 0]
 
 
+def _zones_held(bits: np.ndarray, obj_bit: np.ndarray) -> np.ndarray:
+    """(n, K) whether any unit's zone bit set (n, units) has objective k's bit."""
+    if obj_bit.shape[1] == 1:  # one objective: the bits are 0 or 1
+        return any_last(bits != 0)[:, None]
+    return (np.bitwise_or.reduce(bits, axis=1)[:, None] & obj_bit) != 0
+
+
 # -- grid painters: each writes its channel(s) of ``out`` (n, C, H, W) whole
 
 
 def _paint_static(name: str) -> Callable[[_Ctx, np.ndarray, int], None]:
     def paint(c: _Ctx, out: np.ndarray, ch: int) -> None:
         st = c.ob.static_planes(name)  # (M, w, H, W)
-        out[:, ch : ch + st.shape[1]] = st[c.mid]
+        # one map: broadcast it (indexing by map would build a (n, w, H, W) copy first)
+        out[:, ch : ch + st.shape[1]] = st[0] if len(st) == 1 else st[c.mid]
 
     return paint
 
@@ -390,13 +429,17 @@ def _paint_control(k: int) -> Callable[..., None]:
             out[:, ch] = 0
             return
         ctrl = c.objective[k]
+        if ob.K == 1:  # the same 0/1 values without the (n, H * W) temporaries
+            np.multiply(ctrl[:, :, None, None], ob.zone, out=out[:, ch : ch + 1])
+            return
         out[:, ch] = np.minimum(ctrl @ ob.zone.reshape(ob.K, -1), 1).reshape(c.n, ob.H, ob.W)
 
     return paint
 
 
-def _en_type(c: _Ctx) -> np.ndarray:
-    return c.ob.onehot_en[None] * c.ever_f[..., None]
+def _en_type(c: _Ctx) -> tuple[np.ndarray, ...]:
+    # one (n, E) array per type: written as they are, no axis to move
+    return tuple(c.ever_f * c.ob.onehot_en[:, k] for k in range(N_TYPES))
 
 
 def _age(c: _Ctx) -> np.ndarray:
@@ -469,7 +512,7 @@ FEATURES: tuple[Feature, ...] = (
     _feature("vp_own", "score", "global", VE, 0, 1, "our victory points / most a side can score (0 without points)", lambda c: c.points[0]),
     _feature("vp_enemy", "score", "global", VE, 0, 1, "the enemy's victory points as far as we know, same scale", lambda c: c.points[1]),
     # ---- the action mask (vector): 1 where the action can have an effect now
-    _feature("mask", "mask", "mask", V, 0, 1, "the action can have an effect now (MaskablePPO's mask)", lambda c: c.ob.masker.build(c.ob.idx_of(c.w))),
+    _feature("mask", "mask", "mask", V, 0, 1, "the action can have an effect now (MaskablePPO's mask)", lambda c: c.ob.masker.build(c.ob.idx_of(c.w), alive=c.alive, ready=c.ready)),
     # ---- grid channels
     _feature("terrain", "terrain", "cell", G, 0, 1, "terrain type, one-hot", _paint_static("terrain"), _TERRAIN),
     _feature("own", "own", "cell", G, 0, 1, "own units by type, valued hit points / maximum", _paint_units(_own("hp", "inv_hp_own"), True), _TYPES),

@@ -155,30 +155,40 @@ def observation_shape(
 # --------------------------------------------------------------------------- the builder
 
 
-def _put_major(blk: np.ndarray, c: int, f: Feature, v: Any) -> None:
-    """:func:`_put` into a feature-major block (n, columns, ...)."""
+def _put_major(blk: np.ndarray, c: int, f: Feature, v: Any, scale: np.ndarray | None) -> None:
+    """:func:`_put` into a feature-major block (n, columns, ...), times ``scale`` (n, ...) if
+    given: one pass that multiplies and writes (the same values as writing, then scaling)."""
     if isinstance(v, tuple):
         for i, vi in enumerate(v):
-            blk[:, c + i] = vi
+            _write(blk[:, c + i], vi, scale)
     elif f.sub:
-        blk[:, c : c + f.width] = np.moveaxis(np.asarray(v), -1, -1 - (blk.ndim - 2))
+        v = np.moveaxis(np.asarray(v), -1, -1 - (blk.ndim - 2))
+        _write(blk[:, c : c + f.width], v, None if scale is None else scale[:, None])
     else:
-        blk[:, c] = v
+        _write(blk[:, c], v, scale)
 
 
-def _put(blk: np.ndarray, c: int, f: Feature, v: Any) -> None:
-    """Write feature ``f``'s values ``v`` at column ``c`` of ``blk`` (..., columns).
+def _write(dst: np.ndarray, v: Any, scale: np.ndarray | None) -> None:
+    if scale is None:
+        dst[...] = v
+    else:
+        np.multiply(v, scale, out=dst)
+
+
+def _put(blk: np.ndarray, c: int, f: Feature, v: Any, scale: np.ndarray) -> None:
+    """Write feature ``f``'s values ``v`` times ``scale`` (n, rows) at column ``c`` of ``blk``
+    (n, rows, columns), in one pass per column (the values of writing, then scaling).
 
     A multi-column feature gives one array with a trailing axis, or a tuple of one
     array per column (cheaper than stacking them).
     """
     if isinstance(v, tuple):
         for i, vi in enumerate(v):
-            blk[..., c + i] = vi
+            np.multiply(vi, scale, out=blk[..., c + i])
     elif f.sub:
-        blk[..., c : c + f.width] = v
+        np.multiply(v, scale[..., None], out=blk[..., c : c + f.width])
     else:
-        blk[..., c] = v
+        np.multiply(v, scale, out=blk[..., c])
 
 
 class ObservationBuilder:
@@ -213,8 +223,10 @@ class ObservationBuilder:
         self.inv_ammo = (1 / AMMO[t_own]).astype(_F32)
         # index type of pair-table lookups: int32 is faster and fits every table but huge pools
         self.pair_index_dtype = np.int32 if e.pair_flat.size < 2**31 else np.int64
-        self.range2_en = RANGE2[t_en].astype(np.int64)[None, None, :]
+        # in the pair table's dtype: comparisons then need no conversion (same results)
+        self.range2_en = RANGE2[t_en].astype(e.pair_flat.dtype)[None, None, :]
         self.indirect_en = INDIRECT[t_en][None, None, :]
+        self.any_indirect_en = bool(self.indirect_en.any())
         flat_maps = e.maps.reshape(-1)
         self.cover_flat = (COVER[flat_maps] / MAX_COVER).astype(_F32)
         self.conceal_flat = CONCEALS[flat_maps]
@@ -301,6 +313,12 @@ class ObservationBuilder:
                 self._block[kind] = (pos, pos + n, width)
                 pos += n
             self.shape: tuple[int, ...] = (pos,)
+            # what _vector walks: the non-empty blocks with their (width, *count) shapes
+            self._vplan = [
+                (k, a, b, (w, *self._count(k)), self._cols[k])
+                for k, (a, b, w) in self._block.items()
+                if a != b
+            ]
         elif mode == "entities":
             pos = len(ENTITY_SLOT_COLUMNS)
             for kind in ("own", "enemy", "objective", "global"):
@@ -430,20 +448,16 @@ class ObservationBuilder:
 
     def _vector(self, ctx: _Ctx, out: np.ndarray) -> None:
         n = ctx.n
-        for kind in KINDS[:-1]:
-            start, stop, width = self._block[kind]
-            if start == stop:
-                continue
+        for kind, start, stop, shape, cols in self._vplan:
             if kind == "mask":
-                out[:, start:stop] = self._cols[kind][0][0].fn(ctx).reshape(n, -1)
+                out[:, start:stop] = cols[0][0].fn(ctx).reshape(n, -1)
                 continue
             # feature-major: each feature's values for all slots (pairs) are contiguous, so
             # every write is one run per world (slot-major writes were strided and slow)
-            blk = out[:, start:stop].reshape(n, width, *self._count(kind))
-            for f, c in self._cols[kind]:
-                _put_major(blk, c, f, f.fn(ctx))
-            if kind == "own":
-                blk *= ctx.alive_f[:, None, :]
+            blk = out[:, start:stop].reshape(n, *shape)
+            scale = ctx.alive_f if kind == "own" else None  # a dead unit's row is all zero
+            for f, c in cols:
+                _put_major(blk, c, f, f.fn(ctx), scale)
 
     def _entities(self, ctx: _Ctx, out: np.ndarray) -> None:
         no, ne = self.O, self.E
@@ -453,18 +467,18 @@ class ObservationBuilder:
             "enemy": ctx.known.astype(_F32),
             "objective": np.ones((ctx.n, self.K), _F32),
         }
+        glob = [(f.fn(ctx)[:, None], c) for f, c in self._cols["global"]]
+        # Every value is written times its row's validity, so an invalid row is all zero.
         for kind, r in rows.items():
-            blk = out[:, r]
-            blk[..., 0:4] = 0.0
-            blk[..., 0] = 1.0  # valid: scaled by the row's validity below
-            blk[..., 1 + ("own", "enemy", "objective").index(kind)] = 1.0
+            blk, v = out[:, r], valid[kind]
+            blk[..., 0] = v  # valid
+            blk[..., 1:4] = 0.0
+            blk[..., 1 + ("own", "enemy", "objective").index(kind)] = v  # the row's kind
             for other in ("own", "enemy", "objective"):
                 if other != kind:
                     lo, hi, _ = self._block[other]
                     blk[..., lo:hi] = 0
             for f, c in self._cols[kind]:
-                _put(blk, c, f, f.fn(ctx))
-        for f, c in self._cols["global"]:
-            out[..., c] = f.fn(ctx)[:, None]
-        for kind, r in rows.items():
-            out[:, r] *= valid[kind][..., None]
+                _put(blk, c, f, f.fn(ctx), v)
+            for g, c in glob:
+                np.multiply(g, v, out=blk[..., c])

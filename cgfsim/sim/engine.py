@@ -204,19 +204,21 @@ class Engine:
         dead = self.present[None] & ~self.alive
         return np.stack([dead[:, : self.nb].sum(1), dead[:, self.nb :].sum(1)], 1)
 
-    def attrition_points(self) -> np.ndarray:
-        """(B, 2) victory points each side has scored by attrition (0 without points).
+    def attrition_points(self, idx: np.ndarray | None = None) -> np.ndarray:
+        """(B, 2) victory points each side has scored by attrition (0 without points);
+        (len(idx), 2) for the worlds in ``idx``.
 
         A side scores the value of every enemy unit it destroyed, or with
         ``attrition = "damage"`` that value times the fraction of hit points
         the unit lost. Both sides know these: every loss happens in sight.
         """
+        w: slice | np.ndarray = slice(None) if idx is None else idx
         if self.vp is None:
-            return np.zeros((self.B, 2))
+            return np.zeros((self.B if idx is None else len(idx), 2))
         if self.vp.attrition == "damage":
-            lost = 1.0 - self.hp.astype(np.float64) / np.where(self.present, self.max_hp, 1.0)
+            lost = 1.0 - self.hp[w].astype(np.float64) / np.where(self.present, self.max_hp, 1.0)
         else:
-            lost = (~self.alive).astype(np.float64)
+            lost = (~self.alive[w]).astype(np.float64)
         val = lost * self._vp_value  # (B, U): value each side lost
         lost_by_side = np.add.reduceat(val, self._side_starts, axis=1)
         return np.ascontiguousarray(lost_by_side[:, ::-1])  # scored BY each side

@@ -60,6 +60,7 @@ import numpy as np
 from cgfsim.sim import render
 from cgfsim.sim.actions import n_actions
 from cgfsim.sim.errors import CgfsimError
+from cgfsim.sim.replay_check import check_header, check_sizes, check_values
 from cgfsim.sim.scenario import Scenario, builtin_dir, load_scenario_text
 from cgfsim.sim.units import AMMO, HP, UNIT_TYPES
 
@@ -298,6 +299,7 @@ class ReplayRecorder:
         data["scenario_source"] = np.array(sc.source)
         data["combat"] = np.array(self.header()["combat"])
         data["header"] = np.array(json.dumps(self.header()))
+        path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
         try:
             with os.fdopen(fd, "wb") as fh:
@@ -320,6 +322,14 @@ def load_replay(path: str | Path) -> Replay:
 
     if not path.is_file():
         raise bad("no such replay file")
+    try:
+        check_sizes(path, _scenario_dims)
+    except CgfsimError as ex:
+        raise bad(f"embedded scenario is invalid: {ex}") from None
+    except ValueError as ex:
+        raise bad(f"corrupt replay ({ex})") from None
+    except Exception:
+        pass  # not a zip, truncated...: np.load below names the problem
     try:
         npz = np.load(path, allow_pickle=False)
         if not isinstance(npz, np.lib.npyio.NpzFile):
@@ -358,6 +368,12 @@ def load_replay(path: str | Path) -> Replay:
         raise bad(f"inconsistent replay ({ex})") from None
 
 
+def _scenario_dims(text: str) -> tuple[int, int, int, int, int]:
+    """(units, objectives, height, width, policy width) of an embedded scenario."""
+    sc = load_scenario_text(text, "<replay>")
+    return sc.n_units, len(sc.objectives), sc.height, sc.width, policy_width(sc)
+
+
 def scenario_drift(replay: Replay) -> str | None:
     """Why the scenario file a replay was recorded from differs now, or None if it does not.
 
@@ -390,6 +406,7 @@ class Replay:
     """Recorded tracks (episodes of worlds) with their scenario: render and summarise them."""
 
     def __init__(self, scenario: Scenario, data: dict[str, np.ndarray], header: dict[str, Any]):
+        check_header(header)
         self.scenario = sc = scenario
         self.header = header
         self.meta: dict[str, Any] = dict(header.get("meta", {}))
@@ -426,6 +443,7 @@ class Replay:
         if "ammo" not in self.data:
             self.data["ammo"] = self._derived_ammo()
         self.fields = (*FIELDS, *(f for f in OPTIONAL_FIELDS if f in self.data))
+        check_values(self)
         for w in range(self.n_worlds):
             mid = int(self.frame(w, 0)["map_id"])
             if not 0 <= mid < len(sc.maps):

@@ -76,11 +76,11 @@ def test_cli_calibrate_prints_and_writes_json(
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["duel", "--episodes", "0"], "--episodes must be >= 1"),
+        (["duel", "--episodes", "0"], "--episodes: expected an integer >= 1"),
         (["duel", "--players", "assault,napoleon"], "unknown doctrine 'napoleon'"),
         (["duel", "--players", "assault"], "at least two doctrines"),
         (["nowhere"], "unknown scenario 'nowhere'"),
-        (["duel", "--seed", "-1"], "--seed must be in"),
+        (["duel", "--seed", "-1"], "--seed: expected a seed in"),
         (["duel", "--extra", "no/such/ckpt"], "not a checkpoint folder"),
     ],
 )

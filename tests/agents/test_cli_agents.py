@@ -14,7 +14,7 @@ from cgfsim.agents.checkpoints import save_checkpoint
 from cgfsim.agents.networks import PolicySpec, build_policy
 from cgfsim.cli import main
 from cgfsim.cli.agents import check_combo, parse_sets
-from cgfsim.envs.observations import observation_shape
+from cgfsim.envs.batched import BatchedCommanderEnv
 from cgfsim.sim.errors import CgfsimError
 
 torch.set_num_threads(1)
@@ -23,7 +23,8 @@ CGFSIM = Path(sys.executable).with_name("cgfsim")
 
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    spec = PolicySpec("vector", observation_shape("duel", "vector"), 2, 9, hidden=(16,))
+    env = BatchedCommanderEnv("duel", 1)
+    spec = PolicySpec.from_spaces(env.observation_space, env.action_space, hidden=(16,))
     d = tmp_path_factory.mktemp("ck") / "policy"
     return save_checkpoint(d, build_policy(spec, seed=0), spec, {"scenario": "Duel"})
 
@@ -137,6 +138,8 @@ def test_evaluate_prints_tables_and_writes_json(
     assert rc == 0 and "actions: scripted" in capsys.readouterr().out
     rc = main(["evaluate", str(checkpoint), "--episodes", "5", "--sample"])
     assert rc == 0 and "actions: sampled" in capsys.readouterr().out
+    rc = main(["evaluate", str(checkpoint), "--opponent", "doctrines", "--episodes", "3"])
+    assert rc == 0 and capsys.readouterr().out.count("95% CI") == 8
 
 
 def test_tournament_prints_elo_table(
@@ -213,3 +216,84 @@ def test_corrupted_or_mismatched_checkpoint_fails_cleanly(
         assert main(["evaluate", *args, "--episodes", "3"]) == 2
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and err[0].startswith("cgfsim: error: ")
+
+
+def test_bad_league_input_fails_before_any_run_folder(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    env = BatchedCommanderEnv("skirmish", 1)
+    spec = PolicySpec.from_spaces(env.observation_space, env.action_space, hidden=(8,))
+    other = save_checkpoint(tmp_path / "skirmish_policy", build_policy(spec, seed=0), spec)
+    bad_toml = tmp_path / "league.toml"
+    bad_toml.write_text("[league]\nmembers = { assault = 1.0, hodl = 1.0 }\n")
+    base = ["train", "--algo", "ppo", "--scenario", "duel", "--steps", "64"]
+    for extra, match in (
+        (["--league", "doctrines,nope"], "unknown league member 'nope'"),
+        (["--league", str(bad_toml)], f"league config {bad_toml}: unknown league member 'hodl'"),
+        (["--league", f"assault,{other}"], "skirmish_policy"),
+        (["--league", "doctrines", "--opponent", "hold"], "not both"),
+        (["--league", "doctrines", "--algo", "ga"], "not ga"),
+    ):
+        out = tmp_path / "out"
+        assert main([*base, *extra, "--out", str(out)]) == 2, extra
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith("cgfsim: error: ") and match in err[0]
+        assert not out.exists() and not (tmp_path / "runs").exists()
+
+
+def test_train_with_a_league(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    cfg = tmp_path / "league.toml"
+    cfg.write_text(
+        "[league]\nmembers = { hold = 1.0, random = 1.0, self = 2.0 }\n"
+        "snapshot_every = 256\nmax_snapshots = 2\n"
+    )
+    out = tmp_path / "run"
+    rc = main(
+        [
+            "train",
+            "--algo",
+            "ppo",
+            "--scenario",
+            "duel",
+            "--league",
+            f"{cfg},assault",
+            "--steps",
+            "1024",
+            "--out",
+            str(out),
+            "--eval-episodes",
+            "4",
+            "--final-episodes",
+            "6",
+            "--quiet",
+            "--set",
+            "n_envs=8",
+            "--set",
+            "n_steps=32",
+            "--set",
+            "batch_size=64",
+        ]
+    )
+    assert rc == 0
+    text = capsys.readouterr().out
+    assert "against each doctrine" in text and "6 test-split episodes each" in text
+    for d in ("hold", "advance", "assault", "defend", "flank", "retreat", "ambush", "random"):
+        assert sum(line.startswith(d + " ") for line in text.splitlines()) == 1
+    lg = json.loads((out / "league.json").read_text())
+    members = {m["member"]: m for m in lg["members"]}
+    assert {"hold", "random", "assault", "self@768", "self@1024"} <= set(members)
+    assert lg["retired"] == ["self@256", "self@512"]  # at most 2 snapshots play
+    assert sum(m["games"] for m in lg["members"]) > 0
+    assert sorted(p.name for p in (out / "league").iterdir()) == [
+        "self-1024",
+        "self-256",
+        "self-512",
+        "self-768",
+    ]
+    final = json.loads((out / "final_eval.json").read_text())["results"]
+    assert len(final) == 8 and all(r["episodes"] == 6 for r in final)
+    curve = [json.loads(x) for x in (out / "curve.jsonl").read_text().splitlines()]
+    assert {"win_hold", "win_random", "win_assault"} <= set(curve[-1])
+    cfg_json = json.loads((out / "config.json").read_text())
+    assert cfg_json["league"]["snapshot_every"] == 256

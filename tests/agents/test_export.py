@@ -14,6 +14,8 @@ from stable_baselines3.common.vec_env import DummyVecEnv
 
 from cgfsim.agents.encoders import EntityExtractor, GridExtractor
 from cgfsim.agents.export import export_sb3
+from cgfsim.agents.rl import sb3_policy_kwargs
+from cgfsim.agents.sb3_policies import MaskedActorCriticPolicy, MaskedRecurrentPolicy
 from cgfsim.envs.observations import observation_shape
 from cgfsim.sim.errors import CgfsimError
 
@@ -24,10 +26,17 @@ N_UNITS, N_ACTIONS, B = 2, 9, 6
 
 
 class ToyEnv(gym.Env):
-    """Spaces of a cgfsim env and nothing else: export needs no dynamics."""
+    """Spaces of a cgfsim env and nothing else: export needs no dynamics.
 
-    def __init__(self, mode: str) -> None:
-        self.observation_space = gym.spaces.Box(-1.0, 1.0, SHAPES[mode], np.float32)
+    ``masked``: the masked regime's dict observations ``{observation, action_mask}``.
+    """
+
+    def __init__(self, mode: str, masked: bool = False) -> None:
+        box = gym.spaces.Box(-1.0, 1.0, SHAPES[mode], np.float32)
+        self.observation_space: gym.Space = box
+        if masked:
+            mask = gym.spaces.MultiBinary(N_UNITS * N_ACTIONS)
+            self.observation_space = gym.spaces.Dict({"observation": box, "action_mask": mask})
         self.action_space = gym.spaces.MultiDiscrete([N_ACTIONS] * N_UNITS)
 
     def reset(self, *, seed: int | None = None, options: dict | None = None) -> Any:
@@ -152,3 +161,60 @@ def test_refuses_unknown_extractor() -> None:
     model = PPO("MlpPolicy", env, seed=0, device="cpu")  # FlattenExtractor on a grid
     with pytest.raises(CgfsimError, match="not a vector observation"):
         export_sb3(model)
+
+
+def random_mask(seed: int) -> torch.Tensor:
+    mask = np.random.default_rng(seed).random((B, N_UNITS * N_ACTIONS)) < 0.5
+    mask[:, ::N_ACTIONS] = True  # stay is always valid
+    return torch.from_numpy(mask)
+
+
+@pytest.mark.parametrize("mode", ["vector", "grid", "entities"])
+def test_masked_regime_export_matches_sb3(mode: str) -> None:
+    """PPO's masked-logits policy (dict observations) exports to the same masked logits."""
+    layout = {"hidden": [32, 32], "features_dim": 24, "cnn_channels": [8, 16], "embed_dim": 16}
+    pk = sb3_policy_kwargs("ppo", mode, {**layout, "attn_heads": 2}, masked=True)
+    env = DummyVecEnv([lambda: ToyEnv(mode, masked=True)])
+    model = PPO(MaskedActorCriticPolicy, env, policy_kwargs=pk, seed=0, device="cpu")
+    scramble(model)
+    policy, spec = export_sb3(model)
+    assert spec.obs_mode == mode and spec.obs_shape == SHAPES[mode]
+    model.policy.set_training_mode(False)
+    mask = random_mask(1)
+    obs = {"observation": torch.from_numpy(make_obs(mode)), "action_mask": mask.float()}
+    with torch.no_grad():
+        ref = sb3_log_probs(model.policy.get_distribution(obs))
+        ours, _ = policy(obs["observation"], action_mask=mask)
+        # ... and the log-probabilities PPO optimises (evaluate_actions) agree too
+        _, logp, _ = model.policy.evaluate_actions(obs, torch.zeros(B, N_UNITS))
+    torch.testing.assert_close(torch.log_softmax(ours, -1), ref, rtol=0, atol=1e-6)
+    torch.testing.assert_close(torch.log_softmax(ours, -1)[..., 0].sum(-1), logp, atol=1e-5, rtol=0)
+    assert (ref.exp()[~mask.view(B, N_UNITS, N_ACTIONS)] == 0).all()
+    acts, _ = policy.act(obs["observation"].numpy(), action_mask=mask.numpy())
+    sb3_acts, _ = model.predict({k: v.numpy() for k, v in obs.items()}, deterministic=True)
+    np.testing.assert_array_equal(acts, sb3_acts)
+
+
+def test_masked_recurrent_export_matches_sb3() -> None:
+    pk = sb3_policy_kwargs("recurrent_ppo", "vector", {"hidden": [16], "lstm_hidden": 8}, True)
+    env = DummyVecEnv([lambda: ToyEnv("vector", masked=True)])
+    model = RecurrentPPO(MaskedRecurrentPolicy, env, policy_kwargs=pk, seed=0, device="cpu")
+    scramble(model, 2)
+    policy, spec = export_sb3(model)
+    assert spec.core == "lstm" and spec.lstm_hidden == 8
+    model.policy.set_training_mode(False)
+    ours_state = policy.initial_state(B)
+    sb3_state = (torch.zeros(1, B, 8), torch.zeros(1, B, 8))
+    for t in range(4):
+        mask = random_mask(t)
+        obs = {
+            "observation": torch.from_numpy(make_obs("vector", seed=t)),
+            "action_mask": mask.float(),
+        }
+        start = torch.zeros(B)
+        start[t % B] = 1.0
+        with torch.no_grad():
+            ours, ours_state = policy(obs["observation"], ours_state, start, mask)
+            dist, sb3_state = model.policy.get_distribution(obs, sb3_state, start)
+        ref = sb3_log_probs(dist)
+        torch.testing.assert_close(torch.log_softmax(ours, -1), ref, rtol=0, atol=1e-6)

@@ -180,7 +180,7 @@ def test_bad_sweeps_fail_before_anything_runs(
     [
         (["--executor", "ray", "--address", "127.0.0.1:9"], "no Ray cluster reachable"),
         (["--executor", "threads"], "unknown --executor 'threads'"),
-        (["--executor", "process", "--workers", "0"], "--workers must be >= 1"),
+        (["--executor", "process", "--workers", "0"], "--workers: expected an integer >= 1"),
         (["--address", "127.0.0.1:9"], "--address is for --executor ray"),
     ],
 )
