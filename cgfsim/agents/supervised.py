@@ -92,7 +92,9 @@ def resolve_hparams(
     unknown = sorted(set(hparams or {}) - set(base))
     if unknown:
         raise CgfsimError(f"unknown hyperparameters {unknown}; expected {sorted(base)}")
-    check_values(hparams or {}, {**base, "batch_size": 256, "activation": "tanh"}, "BC")
+    # dropout: one number or a list of numbers, one per hidden layer (checked below)
+    ref = {**base, "batch_size": 256, "activation": "tanh", "dropout": None}
+    check_values(hparams or {}, ref, "BC")
     hp = {**base, **(hparams or {})}
     if hp["batch_size"] is None:
         hp["batch_size"] = 16 if policy == "lstm" else 256
@@ -106,6 +108,14 @@ def resolve_hparams(
     for k in ("lr", "weight_decay", "min_delta", "grad_clip"):
         hp[k] = float(hp[k])
     d = hp["dropout"]
+    if not all(
+        isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x)
+        for x in (d if isinstance(d, list | tuple) else [d])
+    ):
+        raise CgfsimError(
+            f"BC hyperparameter dropout={d!r}: expected a number, or a list of numbers "
+            "(one per hidden layer)"
+        )
     hp["dropout"] = [float(x) for x in d] if isinstance(d, list | tuple) else float(d)
     if hp["optimizer"] not in OPTIMIZERS:
         raise CgfsimError(f"optimizer must be one of {OPTIMIZERS}, got {hp['optimizer']!r}")
