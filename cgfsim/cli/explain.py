@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from cgfsim.cli import _args as A
 from cgfsim.sim.errors import CgfsimError
 
 
@@ -32,12 +33,6 @@ def _out(args: argparse.Namespace, experiment: str, tag: str) -> Path:
     return make_run_dir("runs", experiment, tag)
 
 
-def _positive(**values: int) -> None:
-    for k, v in values.items():
-        if v < 1:
-            raise CgfsimError(f"--{k.replace('_', '-')} must be >= 1, got {v}")
-
-
 def cmd_explain(args: argparse.Namespace) -> int:
     import torch
 
@@ -46,7 +41,6 @@ def cmd_explain(args: argparse.Namespace) -> int:
     from cgfsim.agents.explain import check_fits, check_groups, feature_groups
 
     torch.set_num_threads(max(1, int(args.threads or 1)))
-    _positive(worlds=args.worlds, repeats=args.repeats, tree_depth=args.tree_depth)
     if args.episodes < 0:
         raise CgfsimError(f"--episodes must be >= 0, got {args.episodes}")
     policy, spec, meta = load_checkpoint(args.checkpoint)
@@ -102,7 +96,6 @@ def cmd_table(args: argparse.Namespace) -> int:
     from cgfsim.agents.explain_tree import interpretability_table, table_markdown
 
     torch.set_num_threads(max(1, int(args.threads or 1)))
-    _positive(episodes=args.episodes)
     try:
         depths = [int(d) for d in args.depths.split(",") if d.strip()]
     except ValueError:
@@ -157,34 +150,34 @@ def register(sub: Any) -> None:
     s.add_argument("--side", choices=["blue", "red"], default=None)
     s.add_argument(
         "--seed",
-        type=int,
+        type=A.seed,
         default=None,
         help="key splits of this seed (default: the checkpoint's training seed)",
     )
     s.add_argument(
         "--worlds",
-        type=int,
+        type=A.count,
         default=200,
         help="worlds (one episode each) whose visited states are explained",
     )
     s.add_argument(
         "--episodes",
-        type=int,
+        type=A.nonneg,
         default=1000,
         help="test-split episodes per win rate (0: skip the win rates)",
     )
-    s.add_argument("--repeats", type=int, default=3, help="permutations per group")
+    s.add_argument("--repeats", type=A.count, default=3, help="permutations per group")
     s.add_argument(
         "--groups",
         default=None,
         help="feature groups, comma-separated (default: every group of the observation)",
     )
-    s.add_argument("--tree-depth", type=int, default=5, help="depth of the distilled tree")
+    s.add_argument("--tree-depth", type=A.count, default=5, help="depth of the distilled tree")
     s.add_argument(
-        "--overlays", type=int, default=4, help="grid policies: saliency overlay PNGs to draw"
+        "--overlays", type=A.nonneg, default=4, help="grid policies: saliency overlay PNGs to draw"
     )
     s.add_argument("--out", help="output folder (default runs/explain/<timestamp>-<tag>)")
-    s.add_argument("--threads", type=int, default=None, help="torch threads (default 1)")
+    s.add_argument("--threads", type=A.threads, default=None, help="torch threads (default 1)")
     s.add_argument("--quiet", action="store_true")
     s.set_defaults(func=cmd_explain)
 
@@ -199,8 +192,8 @@ def register(sub: Any) -> None:
     s.add_argument("--root", help="Minari datasets folder for ids")
     s.add_argument("--opponent", help="doctrine to play against (default: the dataset's)")
     s.add_argument("--depths", default="3,5,8", help="tree depths (default 3,5,8)")
-    s.add_argument("--episodes", type=int, default=1000, help="test-split episodes per model")
-    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--episodes", type=A.count, default=1000, help="test-split episodes per model")
+    s.add_argument("--seed", type=A.seed, default=0)
     for k in ("linear", "mlp", "lstm"):
         s.add_argument(
             f"--{k}",
@@ -209,6 +202,6 @@ def register(sub: Any) -> None:
             help=f"a BC hyperparameter of the {k} model (repeatable)",
         )
     s.add_argument("--out", help="output folder (default runs/explain-table/<timestamp>-<tag>)")
-    s.add_argument("--threads", type=int, default=None, help="torch threads (default 1)")
+    s.add_argument("--threads", type=A.threads, default=None, help="torch threads (default 1)")
     s.add_argument("--quiet", action="store_true")
     s.set_defaults(func=cmd_table)

@@ -13,6 +13,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from cgfsim.cli import _args as A
+
 
 def add_tune_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
@@ -29,7 +31,7 @@ def add_tune_args(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--executor", default="serial", help="serial | process | ray (default serial)")
     p.add_argument(
-        "--workers", type=int, default=None, help="parallel workers for process/ray (default 2)"
+        "--workers", type=A.count, default=None, help="parallel workers for process/ray (default 2)"
     )
     p.add_argument(
         "--address",

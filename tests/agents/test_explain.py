@@ -153,7 +153,7 @@ def test_bad_explain_input_stops_before_output(
     cases = [
         (["--scenario", "skirmish"], "different scenario or slot counts"),
         (["--groups", "own,weather"], "unknown feature group 'weather'"),
-        (["--tree-depth", "0"], "--tree-depth must be >= 1"),
+        (["--tree-depth", "0"], "--tree-depth: expected an integer >= 1"),
         (["--opponent", "nobody"], "unknown player 'nobody'"),
     ]
     for flags, needle in cases:
