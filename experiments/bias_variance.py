@@ -155,6 +155,7 @@ def plot(
 
     from cgfsim.agents.runs import atomic_write_bytes
 
+    summary = sorted(summary, key=lambda s: s[x])  # lines join neighbours on the x axis
     xs = np.array([s[x] for s in summary], float)
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.4))
     for ax, what in ((axes[0], "error"), (axes[1], "loss")):
@@ -220,6 +221,19 @@ def report(doc: dict[str, Any]) -> str:
     chosen = next(s for s in cap if s["model"] == doc["chosen"])
     lin = next(s for s in cap if s["model"] == "linear")
     big = max((s for s in cap if s["core"] == "mlp"), key=lambda s: s["parameters"])
+    by_loss = min(cap, key=lambda s: s["val_loss"])
+    largest = max(s["train_episodes"] for s in data)
+    if doc["plateau_episodes"] == largest:
+        flat = (
+            f"it is still falling at the largest size, {largest} episodes: no plateau within "
+            "the sizes measured (record more to find it)"
+        )
+    else:
+        flat = (
+            f"beyond **{doc['plateau_episodes']} episodes** ({doc['plateau_steps']:,} "
+            "transitions) more demonstrations stop helping (mean validation error within one "
+            "standard error of the lowest)"
+        )
     lines = [
         f"# Bias and variance of behaviour cloning: {doc['task']}",
         "",
@@ -236,11 +250,13 @@ def report(doc: dict[str, Any]) -> str:
         f"({chosen['parameters']:,} parameters, validation error {chosen['val_error']:.3f}, "
         f"test {chosen['test_error']:.3f}); the largest "
         f"MLP, {big['model']} ({big['parameters']:,} parameters), reaches training error "
-        f"{big['train_error']:.3f} with validation error {big['val_error']:.3f} and validation "
-        f"loss {big['val_loss']:.3f} against {chosen['val_loss']:.3f}"
+        f"{big['train_error']:.3f} with validation error {big['val_error']:.3f}. Validation "
+        f"loss is lowest for {by_loss['model']} ({by_loss['val_loss']:.3f}); the largest MLP's "
+        f"is {big['val_loss']:.3f}"
         + (
-            " - over-fitting: it memorises the training episodes."
-            if big["val_loss"] > chosen["val_loss"] * 1.1
+            " - over-fitting: it memorises the training episodes and grows over-confident on "
+            "new ones, which the loss shows before the error does."
+            if big["val_loss"] > by_loss["val_loss"] * 1.1
             else "."
         ),
         f"- **Win rate against capacity**: best for {doc['best_win_capacity']} "
@@ -250,9 +266,7 @@ def report(doc: dict[str, Any]) -> str:
         f"{doc['demonstrator_test_win_rate']:.3f} of the same worlds.",
         f"- **Data** ({doc['chosen']}): validation error falls from "
         f"{data[0]['val_error']:.3f} at {data[0]['train_episodes']} episodes to "
-        f"{min(s['val_error'] for s in data):.3f}; beyond **{doc['plateau_episodes']} episodes** "
-        f"({doc['plateau_steps']:,} transitions) more demonstrations stop helping (mean "
-        f"validation error within one standard error of the lowest). Win rate: "
+        f"{min(s['val_error'] for s in data):.3f}; {flat}. Win rate: "
         + ", ".join(f"{s['train_episodes']}: {s['win_rate']:.3f}" for s in data if "win_rate" in s)
         + ".",
         "",
