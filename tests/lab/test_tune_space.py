@@ -160,3 +160,25 @@ def test_a_study_folder_keeps_its_space(tmp_path: Path) -> None:
         check_study(space, folder, None, 1)
     assert resolve_storage(None, folder, 1).endswith("study.db")
     assert resolve_storage(None, folder, 2).startswith("journal:")
+
+
+@pytest.mark.parametrize(
+    ("train", "needle"),
+    [
+        ('algo = "bc"\nsteps = 0', "train.steps: expected an integer >= 1"),
+        ('algo = "ppo"\nseed = -1', "train.seed: expected a seed"),
+        ('algo = "ppo"\nthreads = "4"', "train.threads: expected an integer"),
+        ('algo = "ppo"\nside = "green"', "train.side: expected blue or red"),
+        ('algo = "ppo"\nlearning = 1', "train.learning: unknown key"),
+    ],
+)
+def test_a_config_files_values_pass_the_flags_checks(
+    train: str, needle: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cfg = tmp_path / "best.toml"
+    cfg.write_text(f"[train]\n{train}\n")
+    out = tmp_path / "run"
+    assert main(["train", "--config", str(cfg), "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert needle in err and len(err.splitlines()) == 1, err
+    assert not out.exists()
