@@ -81,7 +81,7 @@ ALGOS = ("ppo", "a2c", "maskable_ppo", "recurrent_ppo")
 ALIASES = {"rppo": "recurrent_ppo", "mppo": "maskable_ppo", "maskppo": "maskable_ppo"}
 ENV_KEYS = ("n_envs", "masked")
 POLICY_KEYS = (*NETWORK_KEYS, "ortho_init", "critic_lstm", "lstm_ortho_init")
-RUNTIME_KEYS = ("torch_threads",)
+RUNTIME_KEYS = ("torch_threads", "critic_warmup")  # critic_warmup: cgfsim.agents.finetune
 #: The kind of value each env/policy/runtime key takes (see cgfsim.agents.hparams).
 POLICY_REFERENCE: dict[str, Any] = {
     "n_envs": 64,
@@ -97,6 +97,7 @@ POLICY_REFERENCE: dict[str, Any] = {
     "critic_lstm": True,
     "lstm_ortho_init": True,
     "torch_threads": 1,
+    "critic_warmup": 4096,
 }
 
 
@@ -354,14 +355,19 @@ def train_rl(
     sc = get_scenario(scenario)  # bad input raises ScenarioError, a CgfsimError
     init = None
     if init_from is not None:
+        from cgfsim.agents.finetune import finetune_hparams
+
         init = _initial_policy(init_from, a, obs, resume)
-        hparams = init_hparams(init[0].spec, hparams)
+        hparams = finetune_hparams(a, init_hparams(init[0].spec, hparams))
     hp = resolve_hparams(a, sc.name, hparams)
     env_kw, policy_kwargs, algo_kw, run_kw = split_hparams(a, hp, obs)
     masked = is_masked(a, hp)
     steps = int(steps)
     if steps < 1:
         raise CgfsimError(f"steps must be >= 1, got {steps}")
+    warmup = int(run_kw.get("critic_warmup", 0))
+    if warmup < 0 or (warmup and init is None):
+        raise CgfsimError(f"critic_warmup must be >= 0 and needs --init-from, got {warmup}")
     lg_cfg = None
     if league is not None:
         if resume is not None:
@@ -467,6 +473,10 @@ def train_rl(
         if lg is not None:
             callbacks.append(LeagueCallback(lg, run_dir))
         t0 = time.perf_counter()
+        if warmup:
+            from cgfsim.agents.finetune import CriticWarmup
+
+            callbacks.insert(0, CriticWarmup(warmup))
         model.learn(steps, callback=callbacks, reset_num_timesteps=resume is None)
         total_s = time.perf_counter() - t0
         model.save(str(run_dir / "sb3_model.zip"))

@@ -54,6 +54,7 @@ DEFAULTS: dict[str, Any] = {
     "weight_decay": 0.0,  # L2 penalty (the optimiser's weight_decay)
     "patience": 10,  # early stopping: epochs without a better validation loss
     "min_delta": 0.0,  # improvement that counts as better
+    "restore_best": True,  # end on the best validation epoch's weights (False: the last epoch's)
     "bptt": 0,  # lstm: 0 trains on whole episodes, L > 0 truncated BPTT windows of L ticks
     "grad_clip": 1.0,  # max gradient norm (0: none)
     "hidden": [128, 128],
@@ -117,6 +118,8 @@ def resolve_hparams(
             "(one per hidden layer)"
         )
     hp["dropout"] = [float(x) for x in d] if isinstance(d, list | tuple) else float(d)
+    if not isinstance(hp["restore_best"], bool):
+        raise CgfsimError(f"restore_best must be true or false, got {hp['restore_best']!r}")
     if hp["optimizer"] not in OPTIMIZERS:
         raise CgfsimError(f"optimizer must be one of {OPTIMIZERS}, got {hp['optimizer']!r}")
     if hp["batch_size"] < 1 or hp["epochs"] < 1 or hp["patience"] < 1 or hp["bptt"] < 0:
@@ -285,7 +288,7 @@ def evaluate_loss(
 @dataclass
 class FitResult:
     history: list[dict[str, float]] = field(default_factory=list)
-    best_epoch: int = 0  # 1-based, as printed
+    best_epoch: int = 0  # 1-based, as printed: the epoch whose weights the policy ends with
     stopped_early: bool = False
     samples: int = 0  # labelled transitions presented, over all epochs
     wall_s: float = 0.0
@@ -374,6 +377,9 @@ def fit(
 
     Stops after ``epochs`` or when the validation loss has not improved by
     ``min_delta`` for ``patience`` epochs (Keras' ``EarlyStopping(restore_best_weights=True)``).
+    With ``restore_best`` false it keeps the last epoch's weights instead: a validation
+    set of a few dozen labels (DAgger's early rounds) is too noisy to pick an epoch, and
+    picking epoch 1 or 2 of a warm-started net throws the new labels away.
     """
     if not train:
         raise CgfsimError("behaviour cloning needs at least one training episode")
@@ -414,7 +420,10 @@ def fit(
                     res.stopped_early = epoch < hp["epochs"]
                     break
     res.final_state = copy.deepcopy(policy.state_dict())
-    policy.load_state_dict(best_state)
+    if hp.get("restore_best", True):
+        policy.load_state_dict(best_state)
+    else:
+        res.best_epoch = len(res.history)
     policy.eval()
     res.wall_s = time.perf_counter() - t_start
     return res

@@ -78,7 +78,7 @@ class Feature:
 _T = TypeVar("_T")
 
 
-class _once(Generic[_T]):  # noqa: N801 (used as a decorator, like cached_property)
+class _once(Generic[_T]):
     """``functools.cached_property`` without its lock.
 
     Python 3.11's takes an ``RLock`` on every first access, and a build makes some

@@ -1,12 +1,13 @@
 """Digests of every env output over a few hundred ticks: the bit-identity check of speed work.
 
 Each case runs a :class:`~cgfsim.envs.batched.BatchedCommanderEnv` (dict observations, so the
-action mask is part of the output, auto-reset on) against a doctrine, the learner's orders mostly
-the ``assault`` doctrine's (so that the sides meet), else masked-random, and hashes, tick by tick: the observation, the mask in the observation, the
-MaskablePPO mask (``action_masks()``), rewards, terminated / truncated, every info of a world
-whose episode ended (terminal observation included), and a build of a subset of worlds in a
-scrambled order (the path evaluation and demonstration collection take). The digests of the
-code before the speed work are stored in ``data/obs_digests.json``; the test compares with them.
+action mask is part of the output, auto-reset on) against a doctrine, the learner's orders
+mostly the ``assault`` doctrine's (so that the sides meet), else masked-random, and hashes, tick
+by tick: the observation, the mask in the observation, the MaskablePPO mask
+(``action_masks()``), rewards, terminated / truncated, every info of a world whose episode ended
+(terminal observation included), and a build of a subset of worlds in a scrambled order (the
+path evaluation and demonstration collection take). The digests of the code before the speed
+work are stored in ``data/obs_digests.json``; the test compares with them.
 
 Regenerate (only when an observation is meant to change, and say so in the commit)::
 
