@@ -32,6 +32,7 @@ trials, ``best.toml`` for ``cgfsim train --config``, ``best.json`` and the plots
 
 from __future__ import annotations
 
+import math
 import os
 import platform
 import shutil
@@ -298,6 +299,12 @@ def study_worker(job: dict[str, Any]) -> dict[str, Any]:
     folder = Path(job["folder"])
     say = print if job.get("verbose") else None
     ran: list[int] = []
+    # Registered before the first ask: a trial this process takes and is killed on before
+    # it records its owner (host, pid) can still be told orphaned (see fail_stale).
+    study.set_user_attr(
+        f"worker:{platform.node()}:{os.getpid()}",
+        {"host": platform.node(), "pid": os.getpid(), "started": time.time()},
+    )
     failures = 0
     t_worker, cpu_worker = time.perf_counter(), time.process_time()
     while failures < MAX_FAILURES:
@@ -378,10 +385,22 @@ def fail_stale(study: Any, storage: Any, everything: bool = False) -> list[int]:
     from optuna.trial import TrialState
 
     sid = storage.get_study_id_from_name(study.study_name)
+    workers = [w for k, w in study.user_attrs.items() if k.startswith("worker:")]
+    here = platform.node()
     out = []
     for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         host, pid = t.user_attrs.get("host"), t.user_attrs.get("pid")
-        dead = host == platform.node() and isinstance(pid, int) and not _pid_alive(pid)
+        if host is None and pid is None:
+            # killed between taking the trial and recording its owner: orphaned when every
+            # worker that could have taken it (registered before it started) is a dead
+            # process of this host; a worker elsewhere may be alive (--fail-running then)
+            start = t.datetime_start.timestamp() if t.datetime_start else math.inf
+            could = [w for w in workers if w["started"] <= start + 1.0]
+            dead = bool(could) and all(
+                w["host"] == here and not _pid_alive(int(w["pid"])) for w in could
+            )
+        else:
+            dead = host == here and isinstance(pid, int) and not _pid_alive(pid)
         if everything or dead:
             tid = storage.get_trial_id_from_study_id_trial_number(sid, t.number)
             storage.set_trial_user_attr(tid, "note", "stale: its worker died; queued again")

@@ -311,3 +311,27 @@ def test_an_rl_study_reports_validation_win_rates(
     config = json.loads((run / "config.json").read_text())
     assert config["hparams"]["learning_rate"] == cfg["hparams"]["learning_rate"]
     assert config["steps"] == 2048 and config["hparams"]["n_envs"] == 16
+
+
+def test_a_trial_orphaned_before_it_names_its_owner_is_queued_again() -> None:
+    """A worker killed between taking a trial and recording its host and pid leaves an
+    ownerless RUNNING trial: stale once every worker that could hold it is a dead local
+    process, left alone while one may be alive."""
+    import platform
+
+    from cgfsim.lab.tune import fail_stale
+
+    storage = optuna.storages.InMemoryStorage()
+    study = optuna.create_study(study_name="orphan", storage=storage)
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    worker = {"host": platform.node(), "pid": dead.pid, "started": time.time() - 5}
+    study.set_user_attr(f"worker:{platform.node()}:{dead.pid}", worker)
+    study.enqueue_trial({"x": 1})
+    study.ask()  # RUNNING, no owner recorded
+    alive = {"host": platform.node(), "pid": os.getpid(), "started": time.time() - 5}
+    study.set_user_attr(f"worker:{platform.node()}:{os.getpid()}", alive)
+    assert fail_stale(study, storage) == []  # this live process might hold it
+    study.set_user_attr(f"worker:{platform.node()}:{os.getpid()}", {**alive, "pid": dead.pid})
+    assert fail_stale(study, storage) == [0]
+    assert study.trials[0].state == optuna.trial.TrialState.FAIL
