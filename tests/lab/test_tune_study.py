@@ -150,14 +150,16 @@ def test_a_killed_study_resumes_to_the_same_trials(
         done: list[Any] = []
         while time.time() < deadline and proc.poll() is None:
             time.sleep(0.05)
-            if (out / "study.db").exists():
+            if (out / "tune.json").exists():  # written once the study and its tables exist
                 try:
                     done = _finished(out, "grid")
                 except Exception:  # the study is being created
                     continue
                 if len(done) >= 2:
                     break
-        assert proc.poll() is None, "the study ended before it could be killed"
+        if proc.poll() is not None:
+            err = proc.stderr.read().decode() if proc.stderr else ""
+            raise AssertionError(f"the study ended before it could be killed: {err}")
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(timeout=30)
     finally:
