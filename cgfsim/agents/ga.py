@@ -62,6 +62,13 @@ from cgfsim.agents.population import (
     to_policy,
 )
 from cgfsim.agents.recipe import resolve
+from cgfsim.agents.resume import (
+    load_ga_arrays,
+    restore_rng,
+    restore_strategy,
+    rng_state,
+    save_ga_point,
+)
 from cgfsim.agents.runs import (
     BudgetHook,
     CurveRow,
@@ -190,6 +197,7 @@ def train_ga(
     progress: bool = True,
     tensorboard: bool = True,
     budget_hook: BudgetHook | None = None,
+    resume_point: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Evolve ``policy`` (mlp | lstm) networks on ``scenario`` until ``steps`` env steps.
 
@@ -205,6 +213,11 @@ def train_ga(
     ``logbook.json``, ``curve.jsonl/csv``, ``tb/``, ``best/``, ``final/`` and
     ``result.json`` into ``out_dir`` and returns the result dict (same keys as
     ``train_rl``, plus ``generations`` and ``logbook``).
+
+    After every generation a resume point (next population or CMA-ES state, hall
+    of fame, Logbook, RNG states, counters) goes to ``resume/``;
+    ``resume_point`` (from :func:`cgfsim.agents.resume.resume_run`) continues
+    from one, exactly as the uninterrupted run would have.
     """
     from cgfsim.agents.evaluation import evaluate
     from cgfsim.agents.rl_callbacks import eval_budgets
@@ -295,6 +308,25 @@ def train_ga(
     train_s = eval_s = 0.0
     curve: list[dict[str, Any]] = []
     best_win, best_steps = -1.0, 0
+    if resume_point is not None:
+        rp = resume_point
+        arrays = load_ga_arrays(rp["file"])
+        restore_rng(rp["rng"], rng, rstate)
+        if strategy is not None:
+            restore_strategy(strategy, arrays)
+        else:
+            population = [make_individual(g) for g in arrays["population"]]
+        for g, f in zip(arrays.get("hof", ()), arrays.get("hof_fitness", ()), strict=True):
+            ind = make_individual(g)
+            ind.fitness.values = (float(f),)
+            hof.insert(ind)
+        for rec in rp["logbook"]:
+            logbook.record(**rec)
+        gen, env_steps, executed = int(rp["generation"]), int(rp["env_steps"]), int(rp["executed"])
+        train_s, eval_s = float(rp["wall_s"]), float(rp["eval_s"])
+        best_win, best_steps = float(rp["best_win_rate"]), int(rp["best_steps"])
+        curve = list(rp["curve"])
+        budgets = [b for b in budgets if b > env_steps]
     t_start = time.perf_counter()
 
     def offer(genome: np.ndarray) -> float:
@@ -307,7 +339,8 @@ def train_ga(
         return time.perf_counter() - t
 
     try:
-        eval_s += offer(population[0] if strategy is None else strategy.centroid)
+        if resume_point is None:
+            eval_s += offer(population[0] if strategy is None else strategy.centroid)
         while env_steps < steps:
             t0 = time.perf_counter()
             if strategy is not None:
@@ -373,6 +406,10 @@ def train_ga(
                     save_checkpoint(run_dir / "best", pol, spec, m)
                 eval_s += time.perf_counter() - t1
             write_json(run_dir / "logbook.json", list(logbook))
+            counters = dict(generation=gen, env_steps=env_steps, executed=executed, wall_s=train_s)
+            counters.update(eval_s=eval_s, best_win_rate=best_win, best_steps=best_steps)
+            state = dict(budgets=budgets, rng=rng_state(rng, rstate), logbook=list(logbook))
+            save_ga_point(run_dir, sc.text, population, hof, strategy, {**counters, **state})
     finally:
         torch.set_num_threads(threads_before)
         if bar is not None:

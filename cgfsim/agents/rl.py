@@ -39,7 +39,8 @@ resolution order and the key groups).
 A run folder holds ``config.json``, ``progress.csv`` and TensorBoard logs
 (``tb/``), ``curve.jsonl``/``curve.csv`` (win rate at data budgets),
 ``best/`` and ``final/`` (cgfsim checkpoints), ``sb3_model.zip`` (to resume
-training only: it is a pickle, trusted-only) and ``result.json``.
+training only: it is a pickle, trusted-only), ``resume/`` (the last resume
+point, :mod:`cgfsim.agents.resume`) and ``result.json``.
 """
 
 from __future__ import annotations
@@ -66,6 +67,7 @@ from cgfsim.agents.recipe import (
     resolve,
     value_at,
 )
+from cgfsim.agents.resume import save_model, save_point
 from cgfsim.agents.rl_callbacks import ScheduleCallback, TrainCallback, eval_budgets
 from cgfsim.agents.runs import BudgetHook, make_run_dir, read_json, run_config, write_json
 from cgfsim.agents.sb3_policies import (
@@ -311,6 +313,7 @@ def train_rl(
     league: Any = None,
     save_at: Sequence[int] | None = None,
     final_episodes: int = 0,
+    resume_point: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Train an SB3 learner for ``steps`` env steps into the run folder ``out_dir``.
 
@@ -325,8 +328,12 @@ def train_rl(
     is not a test figure) is measured at the data budgets ``eval_at`` (or every
     ``eval_every`` steps; default ten points) and at the end; ``eval_episodes=0``
     skips evaluation. ``resume`` continues from an ``sb3_model.zip`` (a pickle:
-    trusted files only). ``budget_hook`` (the lab's) is offered the policy after
-    every update (see :class:`~cgfsim.agents.rl_callbacks.TrainCallback`).
+    trusted files only) for ``steps`` more env steps; ``resume_point`` (from
+    :func:`cgfsim.agents.resume.resume_run`) continues a killed run in its own
+    folder, with its best win rate, curve and wall time. A resume point
+    (:mod:`cgfsim.agents.resume`) is kept after every evaluation budget and at the
+    end. ``budget_hook`` (the lab's) is offered the policy after every update
+    (see :class:`~cgfsim.agents.rl_callbacks.TrainCallback`).
     ``init_from`` starts from a cgfsim checkpoint's actor (e.g. behaviour-cloned
     weights; the network takes its architecture, the critic starts fresh); its
     ``demo_steps`` are reported beside the run's own env steps.
@@ -366,7 +373,8 @@ def train_rl(
     if steps < 1:
         raise CgfsimError(f"steps must be >= 1, got {steps}")
     warmup = int(run_kw.get("critic_warmup", 0))
-    if warmup < 0 or (warmup and init is None):
+    resumed_init = resume_point is not None and resume_point.get("init_from") is not None
+    if warmup < 0 or (warmup and init is None and not resumed_init):
         raise CgfsimError(f"critic_warmup must be >= 0 and needs --init-from, got {warmup}")
     lg_cfg = None
     if league is not None:
@@ -390,7 +398,10 @@ def train_rl(
         run_dir = Path(out_dir)
         run_dir.mkdir(parents=True, exist_ok=True)
     opp_name = f"league ({lg_cfg.source})" if lg_cfg is not None else opponent
-    config = run_config(a, sc.name, opp_name, obs, policy, side, steps, seed, hp, eval_episodes)
+    done = int(resume_point["env_steps"]) if resume_point is not None else 0
+    config = run_config(
+        a, sc.name, opp_name, obs, policy, side, done + steps, seed, hp, eval_episodes
+    )
     if lg_cfg is not None:
         config["league"] = lg_cfg.to_dict()
     write_json(run_dir / "config.json", config)
@@ -415,6 +426,8 @@ def train_rl(
         cls = algo_class(a)
         if resume is not None:
             model = cls.load(str(resume), env=venv, device="cpu")  # trusted-only pickle
+            model._last_obs = None  # the saved one belongs to the old env: reset this one
+            model.get_env().seed(key_base("train", seed) + int(model.num_timesteps))
         else:
             model = cls(
                 _policy_class(a, masked),
@@ -433,6 +446,8 @@ def train_rl(
 
                 check_compatible(init[0].spec, venv, where=f"--init-from {init_from}")
                 load_into_sb3(model, init[0])
+        if resume_point is not None and (run_dir / "progress.csv").exists():  # SB3 truncates it
+            (run_dir / "progress.csv").replace(run_dir / f"progress-to-{model.num_timesteps}.csv")
         model.set_logger(make_logger(run_dir, tensorboard))
         where: Any = scenario if isinstance(scenario, str) else sc
         evaluate: Any = None
@@ -454,6 +469,9 @@ def train_rl(
         init_demo = int(init[1].get("demo_steps", 0)) if init is not None else 0
         if init is not None:
             meta.update(init_from=str(init_from), demo_steps=init_demo)
+        elif resume_point is not None and resume_point.get("init_from") is not None:
+            init_demo = int(resume_point.get("demo_steps", 0))
+            meta.update(init_from=resume_point["init_from"], demo_steps=init_demo)
         start = int(model.num_timesteps) if resume is not None else 0
         cb = TrainCallback(
             run_dir,
@@ -469,6 +487,9 @@ def train_rl(
             demo_steps=init_demo,
             save_at=save_at,
         )
+        cb.on_budget = partial(_save_point, run_dir, model, cb, sc.text, meta)
+        if resume_point is not None:
+            cb.restore(resume_point)
         callbacks: list[Any] = [cb, ScheduleCallback(schedules)]
         if lg is not None:
             callbacks.append(LeagueCallback(lg, run_dir))
@@ -479,7 +500,8 @@ def train_rl(
             callbacks.insert(0, CriticWarmup(warmup))
         model.learn(steps, callback=callbacks, reset_num_timesteps=resume is None)
         total_s = time.perf_counter() - t0
-        model.save(str(run_dir / "sb3_model.zip"))
+        save_model(model, run_dir / "sb3_model.zip")
+        _save_point(run_dir, model, cb, sc.text, meta)
         final, spec = export_sb3(model)
         env_steps = int(model.num_timesteps)
         final_dir = save_checkpoint(
@@ -500,7 +522,7 @@ def train_rl(
         "wall_s": round(cb.train_wall_s, 3),
         "eval_s": round(cb.eval_s, 3),
         "total_s": round(total_s, 3),
-        "steps_per_s": round(trained / max(cb.train_wall_s, 1e-9), 1),
+        "steps_per_s": round(trained / max(cb.train_wall_s - cb.wall_before, 1e-9), 1),
         "best_win_rate": cb.best_win_rate if cb.curve else None,
         "best_env_steps": cb.best_steps if cb.curve else None,
         "curve": cb.curve,
@@ -520,6 +542,16 @@ def train_rl(
         )
     write_json(run_dir / "result.json", result)
     return result
+
+
+def _save_point(
+    run_dir: Path, model: Any, cb: TrainCallback, text: str, meta: dict[str, Any]
+) -> None:
+    """This run's resume point: the SB3 model and the callback's counters."""
+    n = int(model.num_timesteps)
+    state = {"kind": "rl", "env_steps": n, **cb.state()}
+    state.update({k: meta[k] for k in ("init_from", "demo_steps") if k in meta})
+    save_point(run_dir, f"rl-{n}.zip", model.save, state, text)
 
 
 def _initial_policy(

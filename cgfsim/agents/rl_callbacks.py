@@ -101,13 +101,35 @@ class TrainCallback(BaseCallback):
         self.best_steps = 0
         self.eval_s = 0.0
         self.t0 = 0.0
+        self.wall_before = 0.0  # training wall time of the run before a resume
         self.bar: Any = None
+        #: called after every budget point (the resume point of cgfsim.agents.resume)
+        self.on_budget: Callable[[], None] | None = None
+
+    # ------------------------------------------------------------------ resume
+    def state(self) -> dict[str, Any]:
+        """What a resumed run needs of this callback (JSON)."""
+        return {
+            "best_win_rate": self.best_win_rate,
+            "best_steps": self.best_steps,
+            "budgets": list(self.budgets),
+            "save_at": list(self.save_at),
+            "wall_s": round(self.train_wall_s, 3),
+        }
+
+    def restore(self, state: dict[str, Any]) -> None:
+        """Continue from :meth:`state` and the curve rows kept (``state["curve"]``)."""
+        self.best_win_rate = float(state["best_win_rate"])
+        self.best_steps = int(state["best_steps"])
+        self.save_at = [int(b) for b in state.get("save_at", [])]
+        self.wall_before = float(state.get("wall_s", 0.0))
+        self.curve = list(state.get("curve", []))
 
     # ------------------------------------------------------------------ timing
     @property
     def train_wall_s(self) -> float:
         """Wall time spent training (collecting + updating), evaluation excluded."""
-        return time.perf_counter() - self.t0 - self.eval_s
+        return self.wall_before + time.perf_counter() - self.t0 - self.eval_s
 
     def _on_training_start(self) -> None:
         self.t0 = time.perf_counter()
@@ -135,7 +157,7 @@ class TrainCallback(BaseCallback):
         # one of num_timesteps env steps, so this is the policy "after N steps".
         self._at_budgets()
 
-    def _at_budgets(self) -> None:
+    def _at_budgets(self, point: bool = True) -> None:
         n = int(self.num_timesteps)
         if self.save_at and n >= self.save_at[0]:
             while self.save_at and n >= self.save_at[0]:
@@ -147,10 +169,12 @@ class TrainCallback(BaseCallback):
             while self.budgets and n >= self.budgets[0]:
                 self.budgets.pop(0)
             self._evaluate()
+            if point and self.on_budget is not None:
+                self.on_budget()
 
     def _on_training_end(self) -> None:
         self._offer()
-        self._at_budgets()
+        self._at_budgets(point=False)  # train_rl saves the final point after the last eval
         if not self.curve or self.curve[-1]["env_steps"] < self.num_timesteps:
             self._evaluate()
         if self.bar is not None:

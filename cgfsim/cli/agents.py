@@ -141,6 +141,21 @@ def _check_flags(algo: str, args: argparse.Namespace) -> None:
         raise CgfsimError("--expert is for --algo dagger")
 
 
+#: Flags --resume refuses outright: the run's config.json decides them.
+NOT_WITH_RESUME = (
+    "out",
+    "set",
+    "league",
+    "final_episodes",
+    "threads",
+    "dataset",
+    "root",
+    "demo_steps",
+    "expert",
+    "init_from",
+)
+
+
 def apply_config(args: argparse.Namespace) -> dict[str, Any]:
     """Fill the flags not given on the command line from ``--config FILE`` (its ``[train]``
     table), then from :data:`TRAIN_DEFAULTS`; returns the file's ``[hparams]`` (``--set``
@@ -185,11 +200,19 @@ def apply_config(args: argparse.Namespace) -> dict[str, Any]:
         if getattr(args, key) is None:
             setattr(args, key, cfg.get(key, default))
     if args.algo is None:
-        raise CgfsimError("--algo is required (or a --config file with train.algo)")
+        raise CgfsimError("--algo is required (or a --config file with train.algo, or --resume)")
     return dict(hparams)
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    if args.resume is not None:
+        if args.config is not None:
+            raise CgfsimError(
+                "--config cannot be given with --resume: the run's config.json decides it"
+            )
+        if args.test_episodes is None:
+            args.test_episodes = TRAIN_DEFAULTS["test_episodes"]
+        return _resume(args)
     file_hp = apply_config(args)
     algo = check_combo(args.algo, args.obs or "vector", args.policy)
     _check_flags(algo, args)
@@ -291,6 +314,69 @@ def cmd_train(args: argparse.Namespace) -> int:
             res = train_rl(
                 algo, init_from=args.init_from, league=league, final_episodes=final, **common
             )
+    _report(res, args, sc, algo, common.get("opponent", args.opponent), league, final)
+    return 0
+
+
+def _resume(args: argparse.Namespace) -> int:
+    """``--resume RUN_DIR``: check the run and the flags (one line, nothing written), continue."""
+    from cgfsim.agents.resume import check_flags, open_run, resume_run
+
+    for key in NOT_WITH_RESUME:
+        if getattr(args, key) not in (None, False):
+            flag = "--" + key.replace("_", "-")
+            raise CgfsimError(
+                f"{flag} cannot be given with --resume: the run's config.json decides it "
+                "(only --steps may change, to extend the run)"
+            )
+    point = open_run(args.resume, args.steps)
+    c = point.config
+    given: dict[str, Any] = {
+        "opponent": args.opponent,
+        "obs": args.obs,
+        "policy": args.policy,
+        "side": args.side,
+        "seed": args.seed,
+        "eval_episodes": args.eval_episodes,
+    }
+    if args.algo is not None:
+        algo = check_combo(args.algo, args.obs or c["obs"], args.policy or c["policy"])
+        if algo not in ("ga", "cmaes", "bc", "dagger"):
+            from cgfsim.agents.rl import resolve_algo
+
+            algo = resolve_algo(algo, args.policy or c["policy"])
+        given["algo"] = algo
+    from cgfsim.envs._common import get_scenario
+
+    sc = get_scenario(point.scenario_text)
+    if args.scenario is not None:
+        from cgfsim.sim.scenario import load_scenario
+
+        given["scenario"] = load_scenario(args.scenario).name
+    check_flags(point, given)
+    for key in ("policy", "side", "seed", "eval_episodes", "opponent", "obs"):
+        setattr(args, key, c[key])
+    _set_threads(c["hparams"].get("torch_threads", 1))
+    if not args.quiet:
+        print(
+            f"resuming {point.run_dir} at {point.env_steps} env steps (to {point.total_steps})",
+            file=sys.stderr,
+        )
+    res = resume_run(point, progress=not args.quiet)
+    _report(res, args, sc, c["algo"], c["opponent"], None, 0)
+    return 0
+
+
+def _report(
+    res: dict[str, Any],
+    args: argparse.Namespace,
+    sc: Any,
+    algo: str,
+    opponent: str | None,
+    league: Any,
+    final: int,
+) -> None:
+    """What ``cgfsim train`` prints after a run (and writes to ``test.json``)."""
     data = f"{res['env_steps']} env steps"
     if res.get("demo_steps"):
         data = f"{res['demo_steps']} demonstration steps, " + data
@@ -309,7 +395,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     elif league and res.get("best_win_rate") is not None:
         print(f"best validation win rate {res['best_win_rate']:.1%} over the league's doctrines")
     elif res.get("best_win_rate") is not None and args.test_episodes > 0:
-        _report_test(res, args, sc, common["opponent"])
+        _report_test(res, args, sc, opponent or "random")
     print(f"run folder: {res['run_dir']}")
     print(f"policy: {res['policy_dir']}")
     if res.get("final_eval"):
@@ -320,7 +406,6 @@ def cmd_train(args: argparse.Namespace) -> int:
             f"{final} test-split episodes each:"
         )
         print(doctrine_table(res["final_eval"]))
-    return 0
 
 
 def _report_test(res: dict[str, Any], args: argparse.Namespace, sc: Any, opponent: str) -> None:
@@ -475,7 +560,9 @@ def register(sub: Any) -> None:
         help="TOML with a [train] table (these flags' names) and [hparams]; flags given here "
         "win, --set overrides [hparams] (e.g. the best.toml of `cgfsim tune`)",
     )
-    s.add_argument("--algo", help=f"one of {', '.join(ALGOS)} (required unless in --config)")
+    s.add_argument(
+        "--algo", help=f"one of {', '.join(ALGOS)} (required unless in --config or with --resume)"
+    )
     s.add_argument(
         "--obs", default=None, help="vector | grid | entities (default vector; bc: the dataset's)"
     )
@@ -491,7 +578,10 @@ def register(sub: Any) -> None:
         help="doctrine of the other side (default random; bc: the dataset's)",
     )
     s.add_argument(
-        "--steps", type=A.count, default=None, help="env steps of training data (default 100000)"
+        "--steps",
+        type=A.count,
+        default=None,
+        help="env steps of training data (default 100000; with --resume: a new, larger total)",
     )
     s.add_argument(
         "--seed",
@@ -528,7 +618,7 @@ def register(sub: Any) -> None:
         type=A.nonneg,
         default=None,
         help="greedy episodes on validation worlds at each data budget, to select the best "
-        "checkpoint (0: none; default 500)",
+        "checkpoint (default 500; 0: none)",
     )
     s.add_argument(
         "--test-episodes",
@@ -553,6 +643,13 @@ def register(sub: Any) -> None:
         default=None,
         metavar="CHECKPOINT",
         help="RL: start from this checkpoint's actor (e.g. a BC policy)",
+    )
+    s.add_argument(
+        "--resume",
+        metavar="RUN_DIR",
+        default=None,
+        help="continue a killed RL or GA run from its last resume point (RUN_DIR/resume/), "
+        "with the run's own settings, to its total (or a larger --steps)",
     )
     s.add_argument("--quiet", action="store_true", help="no progress bar, no epoch lines")
     s.set_defaults(func=cmd_train)
