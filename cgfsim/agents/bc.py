@@ -70,11 +70,11 @@ def dataset_scenario(ds: DemoDataset) -> Any:
     return get_scenario(ds.meta["scenario_text"])
 
 
-def eval_scenario(sc: Any) -> Any:
-    """Held-out maps for random-map scenarios (the test pool); the scenario itself otherwise."""
+def eval_scenario(sc: Any, split: str = "test") -> Any:
+    """Held-out maps for random-map scenarios (the ``split`` pool); the scenario otherwise."""
     from cgfsim.sim.splits import map_pool
 
-    return map_pool(sc, "test")
+    return map_pool(sc, split)
 
 
 def default_opponent(ds: DemoDataset, opponent: str | None) -> str | None:
@@ -165,6 +165,9 @@ def train_bc(
     tensorboard: bool = True,
     verbose: bool = True,
     budget_hook: Callable[[DataAccount, Callable[[], CgfPolicy]], None] | None = None,
+    epoch_hook: Callable[[dict[str, float]], None] | None = None,
+    score_test: bool = True,
+    eval_split: str = "test",
 ) -> dict[str, Any]:
     """Behaviour-clone a dataset's demonstrator into a ``policy`` network; returns the result.
 
@@ -175,6 +178,12 @@ def train_bc(
     in-env win rate is measured over ``eval_episodes`` episodes on ``test``-split worlds
     of ``seed`` (or worlds seeded ``eval_seed``). ``max_demo_steps`` caps the
     demonstrations used; ``eval_at`` lists several budgets (one fresh network each).
+    ``epoch_hook(row)`` sees every epoch's Keras row (``epoch``, ``loss``, ``accuracy``,
+    ``val_loss``, ``val_accuracy``); an exception it raises (a tuner pruning the trial)
+    stops training. ``score_test=False`` leaves the test split untouched (a tuner's
+    trials are scored on validation data only; ``test_loss`` and ``test_accuracy`` are
+    then ``None``), and ``eval_split="validation"`` plays its in-env evaluations on
+    validation worlds (and held-out validation maps) instead of test ones.
     Result keys: those of ``train_rl`` (``approach``, ``run_dir``, ``policy_dir``,
     ``final_dir``, ``env_steps``, ``demo_steps``, ``wall_s``, ``curve``, ``best_win_rate``,
     ...) plus ``recording_env_steps``, ``test_loss``, ``test_accuracy``, ``win_rate``,
@@ -210,12 +219,12 @@ def train_bc(
         budgets = [None if max_demo_steps is None else int(max_demo_steps)]
     train_all = load_split(ds, "train")
     val_all = load_split(ds, "validation")
-    test = load_split(ds, "test")
+    test = load_split(ds, "test") if score_test else []
     noops = sum(S.clean_labels(x) for x in (train_all, val_all, test))
     sc = dataset_scenario(ds)
-    sc_eval = eval_scenario(sc)
+    sc_eval = eval_scenario(sc, eval_split)
     side = str(b["side"])
-    eval_seed = key_base("test", seed) if eval_seed is None else int(eval_seed)
+    eval_seed = key_base(eval_split, seed) if eval_seed is None else int(eval_seed)
     approach = f"bc-{policy}" + ("" if b["obs"] == "vector" else f"-{b['obs']}")
     if out_dir is None:
         run_dir = make_run_dir("runs", f"bc-{sc.name}", f"{approach}-s{seed}")
@@ -265,6 +274,8 @@ def train_bc(
                 if writer is not None:
                     for key in ("loss", "accuracy", "val_loss", "val_accuracy"):
                         writer.add_scalar(f"{tag}/{key}", row[key], int(row["epoch"]))
+                if epoch_hook is not None:
+                    epoch_hook(row)
 
             fitted = S.fit(net, train, val, hp, seed, say_fn(verbose, bar), on_epoch)
             train_s += fitted.wall_s
@@ -274,7 +285,11 @@ def train_bc(
                 budget_hook(account, _snapshot(net))
             S.write_history(sub, fitted, f"{approach} on {ds.dataset_id}")
             t0 = time.perf_counter()
-            test_loss, test_acc, decisions = S.evaluate_loss(net, test)
+            test_loss: float | None = None
+            test_acc: float | None = None
+            decisions = 0
+            if test:
+                test_loss, test_acc, decisions = S.evaluate_loss(net, test)
             ev = evaluate_in_env(net, sc_eval, opp, eval_episodes, side, eval_seed)
             eval_s += time.perf_counter() - t0
             demo_steps = n_steps(train) + n_steps(val)

@@ -10,7 +10,8 @@ names and order are a contract:
   only for ``core="lstm"`` (parameters ``weight_ih_l0, weight_hh_l0,
   bias_ih_l0, bias_hh_l0``; gates in torch order i, f, g, o);
 - ``pi``: ``nn.Sequential`` of ``Linear, activation, [LayerNorm], [Dropout]``
-  per entry of ``hidden``;
+  per entry of ``hidden`` (``dropout`` is one rate for every layer or one per
+  layer, as Keras models of the DL-CGF talk set ``dropout1``, ``dropout2``);
 - ``action_net``: ``nn.Linear(hidden[-1], n_units * n_actions)``.
 
 ``named_parameters()`` yields them in that order, so a GA can treat a policy
@@ -88,8 +89,12 @@ def _check_types(spec: PolicySpec) -> None:
             raise CgfsimError(f"policy {name} must be a string, got {getattr(spec, name)!r:.60}")
     if not isinstance(spec.layer_norm, bool):
         raise CgfsimError(f"policy layer_norm must be true or false, got {spec.layer_norm!r:.60}")
-    if not isinstance(spec.dropout, int | float) or isinstance(spec.dropout, bool):
-        raise CgfsimError(f"policy dropout must be a number, got {spec.dropout!r:.60}")
+    d = spec.dropout
+    rates = d if isinstance(d, Sequence | np.ndarray) and not isinstance(d, str | bytes) else [d]
+    if not all(isinstance(x, int | float) and not isinstance(x, bool) for x in rates):
+        raise CgfsimError(
+            f"policy dropout must be a number or a list of numbers, got {spec.dropout!r:.60}"
+        )
 
 
 @dataclass
@@ -103,7 +108,7 @@ class PolicySpec:
     core: str = "mlp"
     hidden: tuple[int, ...] = (128, 128)
     activation: str = "tanh"
-    dropout: float = 0.0
+    dropout: float | tuple[float, ...] = 0.0  # one rate, or one per hidden layer
     layer_norm: bool = False
     lstm_hidden: int = 128
     features_dim: int = 128
@@ -130,7 +135,17 @@ class PolicySpec:
                 f"{self.obs_mode} observations have rank {OBS_RANK[self.obs_mode]}, "
                 f"got shape {self.obs_shape}"
             )
-        if not 0.0 <= self.dropout < 1.0:
+        if isinstance(self.dropout, int | float):
+            self.dropout = float(self.dropout)
+            rates: tuple[float, ...] = (self.dropout,)
+        else:
+            self.dropout = rates = tuple(float(x) for x in self.dropout)
+            if len(rates) != len(self.hidden):
+                raise CgfsimError(
+                    f"policy dropout lists one rate per hidden layer: {len(self.hidden)} "
+                    f"layers {list(self.hidden)}, got {len(rates)} rates {list(rates)}"
+                )
+        if not all(0.0 <= x < 1.0 for x in rates):
             raise CgfsimError(f"policy dropout must be in [0, 1), got {self.dropout}")
         if min(getattr(self, k) for k in (*_INT_FIELDS, "attn_layers")) < 1:
             raise CgfsimError(
@@ -169,6 +184,8 @@ class PolicySpec:
         d = asdict(self)
         for k in ("obs_shape", "hidden", "cnn_channels"):
             d[k] = list(d[k])
+        if isinstance(d["dropout"], tuple):
+            d["dropout"] = list(d["dropout"])
         return d
 
     @classmethod
@@ -220,16 +237,24 @@ def build_encoder(spec: PolicySpec) -> nn.Module:
 
 
 def build_mlp(
-    in_dim: int, hidden: Sequence[int], activation: str, layer_norm: bool, dropout: float
+    in_dim: int,
+    hidden: Sequence[int],
+    activation: str,
+    layer_norm: bool,
+    dropout: float | Sequence[float],
 ) -> nn.Sequential:
-    """``Linear, act, [LayerNorm], [Dropout]`` per hidden size, like SB3's policy_net."""
+    """``Linear, act, [LayerNorm], [Dropout]`` per hidden size, like SB3's policy_net.
+
+    ``dropout``: one rate for every layer, or one per layer (a rate of 0 adds no module).
+    """
+    rates = [float(dropout)] * len(hidden) if isinstance(dropout, int | float) else dropout
     layers: list[nn.Module] = []
-    for h in hidden:
+    for h, p in zip(hidden, rates, strict=True):
         layers += [nn.Linear(in_dim, h), ACTIVATIONS[activation]()]
         if layer_norm:
             layers.append(nn.LayerNorm(h))
-        if dropout > 0:
-            layers.append(nn.Dropout(dropout))
+        if p > 0:
+            layers.append(nn.Dropout(p))
         in_dim = h
     return nn.Sequential(*layers)
 

@@ -59,7 +59,7 @@ DEFAULTS: dict[str, Any] = {
     "grad_clip": 1.0,  # max gradient norm (0: none)
     "hidden": [128, 128],
     "activation": None,  # tanh (mlp) or relu (lstm, see resolve_hparams)
-    "dropout": 0.0,
+    "dropout": 0.0,  # one rate for every hidden layer, or a list with one per layer
     "layer_norm": False,
     "lstm_hidden": 128,
     "features_dim": 128,
@@ -93,7 +93,9 @@ def resolve_hparams(
     unknown = sorted(set(hparams or {}) - set(base))
     if unknown:
         raise CgfsimError(f"unknown hyperparameters {unknown}; expected {sorted(base)}")
-    check_values(hparams or {}, {**base, "batch_size": 256, "activation": "tanh"}, "BC")
+    # dropout: one number or a list of numbers, one per hidden layer (checked below)
+    ref = {**base, "batch_size": 256, "activation": "tanh", "dropout": None}
+    check_values(hparams or {}, ref, "BC")
     hp = {**base, **(hparams or {})}
     if hp["batch_size"] is None:
         hp["batch_size"] = 16 if policy == "lstm" else 256
@@ -104,8 +106,18 @@ def resolve_hparams(
         hp["activation"] = "relu" if policy == "lstm" else "tanh"
     for k in ("batch_size", "epochs", "patience", "bptt", "torch_threads"):
         hp[k] = int(hp[k])
-    for k in ("lr", "weight_decay", "min_delta", "grad_clip", "dropout"):
+    for k in ("lr", "weight_decay", "min_delta", "grad_clip"):
         hp[k] = float(hp[k])
+    d = hp["dropout"]
+    if not all(
+        isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x)
+        for x in (d if isinstance(d, list | tuple) else [d])
+    ):
+        raise CgfsimError(
+            f"BC hyperparameter dropout={d!r}: expected a number, or a list of numbers "
+            "(one per hidden layer)"
+        )
+    hp["dropout"] = [float(x) for x in d] if isinstance(d, list | tuple) else float(d)
     if not isinstance(hp["restore_best"], bool):
         raise CgfsimError(f"restore_best must be true or false, got {hp['restore_best']!r}")
     if hp["optimizer"] not in OPTIMIZERS:
@@ -118,6 +130,14 @@ def resolve_hparams(
         )
     hp["hidden"] = [int(h) for h in np.atleast_1d(hp["hidden"])]
     hp["cnn_channels"] = [int(c) for c in np.atleast_1d(hp["cnn_channels"])]
+    rates = hp["dropout"] if isinstance(hp["dropout"], list) else [hp["dropout"]]
+    if isinstance(hp["dropout"], list) and len(rates) != len(hp["hidden"]):
+        raise CgfsimError(
+            f"dropout lists one rate per hidden layer: hidden {hp['hidden']} has "
+            f"{len(hp['hidden'])}, dropout {rates} has {len(rates)}"
+        )
+    if not all(0.0 <= r < 1.0 for r in rates):
+        raise CgfsimError(f"dropout must be in [0, 1), got {hp['dropout']}")
     return hp
 
 

@@ -20,7 +20,7 @@ from cgfsim.cli._args import Parser
 from cgfsim.sim.errors import CgfsimError
 
 #: Command groups, in the order ``cgfsim --help`` lists them.
-GROUPS = ("sim", "agents", "demos", "calibrate", "export", "lab")
+GROUPS = ("sim", "agents", "demos", "calibrate", "export", "lab", "tune", "explain")
 
 
 def build_parser() -> argparse.ArgumentParser:

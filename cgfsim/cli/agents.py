@@ -18,6 +18,38 @@ from cgfsim.cli import _args as A
 from cgfsim.sim.errors import CgfsimError
 
 ALGOS = ("ppo", "a2c", "rppo", "maskppo", "ga", "cmaes", "bc", "dagger")
+#: Defaults of the ``train`` flags a ``--config`` file may set (flag > file > default).
+TRAIN_DEFAULTS: dict[str, Any] = {
+    "algo": None,
+    "obs": None,
+    "policy": "mlp",
+    "scenario": None,
+    "opponent": None,
+    "steps": 100_000,
+    "seed": 0,
+    "side": "blue",
+    "eval_episodes": 500,
+    "test_episodes": 1000,
+    "threads": None,
+    "dataset": None,
+    "root": None,
+    "demo_steps": None,
+    "expert": None,
+    "init_from": None,
+    "league": None,
+    "final_episodes": None,
+}
+#: The argparse types of those flags: a value from a ``--config`` file passes the same checks.
+TRAIN_TYPES: dict[str, Any] = {
+    "steps": A.count,
+    "seed": A.seed,
+    "eval_episodes": A.nonneg,
+    "test_episodes": A.nonneg,
+    "threads": A.threads,
+    "demo_steps": A.count,
+    "final_episodes": A.nonneg,
+}
+CONFIG_TABLES = ("train", "hparams")
 RL_ALGOS = ("ppo", "a2c", "rppo", "maskppo")
 OBS = ("vector", "grid", "entities")
 POLICIES = ("mlp", "lstm")
@@ -109,14 +141,6 @@ def _check_flags(algo: str, args: argparse.Namespace) -> None:
         raise CgfsimError("--expert is for --algo dagger")
 
 
-#: ``cgfsim train`` flags and their defaults when not given (None: "not given" for --resume).
-TRAIN_DEFAULTS = {
-    "policy": "mlp",
-    "steps": 100_000,
-    "seed": 0,
-    "side": "blue",
-    "eval_episodes": 500,
-}
 #: Flags --resume refuses outright: the run's config.json decides them.
 NOT_WITH_RESUME = (
     "out",
@@ -132,14 +156,64 @@ NOT_WITH_RESUME = (
 )
 
 
+def apply_config(args: argparse.Namespace) -> dict[str, Any]:
+    """Fill the flags not given on the command line from ``--config FILE`` (its ``[train]``
+    table), then from :data:`TRAIN_DEFAULTS`; returns the file's ``[hparams]`` (``--set``
+    overrides them). A ``best.toml`` written by ``cgfsim tune`` is such a file."""
+    cfg: dict[str, Any] = {}
+    hparams: dict[str, Any] = {}
+    if args.config is not None:
+        path = Path(args.config)
+        try:
+            cfg = tomllib.loads(path.read_text(encoding="utf-8"))
+        except OSError as e:
+            raise CgfsimError(f"--config {path}: cannot read ({e.strerror})") from None
+        except tomllib.TOMLDecodeError as e:
+            raise CgfsimError(f"--config {path}: invalid TOML: {e}") from None
+        bad = sorted(set(cfg) - set(CONFIG_TABLES))
+        if bad:
+            raise CgfsimError(
+                f"--config {path}: {bad[0]}: unknown table; expected [train], [hparams]"
+            )
+        train, hparams = cfg.get("train", {}), cfg.get("hparams", {})
+        if not isinstance(train, dict) or not isinstance(hparams, dict):
+            raise CgfsimError(f"--config {path}: [train] and [hparams] must be tables")
+        unknown = sorted(set(train) - set(TRAIN_DEFAULTS))
+        if unknown:
+            raise CgfsimError(
+                f"--config {path}: train.{unknown[0]}: unknown key; expected one of "
+                f"{', '.join(TRAIN_DEFAULTS)}"
+            )
+        for key, check in TRAIN_TYPES.items():
+            if key in train:
+                v = train[key]
+                try:
+                    if isinstance(v, bool) or not isinstance(v, int):
+                        raise argparse.ArgumentTypeError(f"expected an integer, got {v!r}")
+                    check(str(v))
+                except argparse.ArgumentTypeError as e:
+                    raise CgfsimError(f"--config {path}: train.{key}: {e}") from None
+        if train.get("side", "blue") not in ("blue", "red"):
+            raise CgfsimError(f"--config {path}: train.side: expected blue or red")
+        cfg = train
+    for key, default in TRAIN_DEFAULTS.items():
+        if getattr(args, key) is None:
+            setattr(args, key, cfg.get(key, default))
+    if args.algo is None:
+        raise CgfsimError("--algo is required (or a --config file with train.algo, or --resume)")
+    return dict(hparams)
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     if args.resume is not None:
+        if args.config is not None:
+            raise CgfsimError(
+                "--config cannot be given with --resume: the run's config.json decides it"
+            )
+        if args.test_episodes is None:
+            args.test_episodes = TRAIN_DEFAULTS["test_episodes"]
         return _resume(args)
-    if args.algo is None:
-        raise CgfsimError("--algo is required (or --resume RUN_DIR)")
-    for key, value in TRAIN_DEFAULTS.items():
-        if getattr(args, key) is None:
-            setattr(args, key, value)
+    file_hp = apply_config(args)
     algo = check_combo(args.algo, args.obs or "vector", args.policy)
     _check_flags(algo, args)
     from cgfsim.agents.runs import make_run_dir
@@ -161,7 +235,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     else:
         sc = load_scenario(args.scenario or "duel")  # a bad scenario fails before a run folder
     obs = args.obs or (ds.meta["obs"] if ds is not None else "vector")
-    hp = parse_sets(args.set)
+    hp = {**file_hp, **parse_sets(args.set)}
     if args.threads is not None:
         hp["torch_threads"] = args.threads
     _set_threads(hp.get("torch_threads", 1))
@@ -480,7 +554,15 @@ def register(sub: Any) -> None:
         "valid actions (masked), as evaluation does. Writes config.json, curve.csv, logs "
         "(TensorBoard), checkpoints (best/, final/) and result.json into the run folder.",
     )
-    s.add_argument("--algo", default=None, help=f"one of {', '.join(ALGOS)} (required)")
+    s.add_argument(
+        "--config",
+        metavar="FILE",
+        help="TOML with a [train] table (these flags' names) and [hparams]; flags given here "
+        "win, --set overrides [hparams] (e.g. the best.toml of `cgfsim tune`)",
+    )
+    s.add_argument(
+        "--algo", help=f"one of {', '.join(ALGOS)} (required unless in --config or with --resume)"
+    )
     s.add_argument(
         "--obs", default=None, help="vector | grid | entities (default vector; bc: the dataset's)"
     )
@@ -541,8 +623,9 @@ def register(sub: Any) -> None:
     s.add_argument(
         "--test-episodes",
         type=A.nonneg,
-        default=1000,
-        help="greedy episodes on test worlds for the selected checkpoint after training (0: none)",
+        default=None,
+        help="greedy episodes on test worlds for the selected checkpoint after training "
+        "(0: none; default 1000)",
     )
     s.add_argument("--threads", type=A.threads, default=None, help="torch threads (default 1)")
     s.add_argument("--dataset", help="bc / dagger: demonstration dataset (Minari id or folder)")

@@ -2,9 +2,11 @@
 
 Every executor runs the same :func:`cgfsim.lab.jobs.run_job` on the same job
 dicts and hands each result to the driver as soon as that job finishes (the
-driver alone writes the store). Each job sets its own torch thread count (part
-of the job, default 1), so a job computes the same rows whichever executor ran
-it; executors only decide how many jobs run at once.
+driver alone writes the store). ``run(..., fn=...)`` runs another module-level
+function of one dict instead (the tuner's study workers, :mod:`cgfsim.lab.tune`).
+Each job sets its own torch thread count (part of the job, default 1), so a job
+computes the same rows whichever executor ran it; executors only decide how many
+jobs run at once.
 
 - ``serial``: one job after another in this process.
 - ``process``: a local pool of ``workers`` processes (default: every core),
@@ -34,6 +36,16 @@ EXECUTORS = ("serial", "process", "ray")
 Done = Callable[[dict[str, Any]], None]
 Failed = Callable[[dict[str, Any], BaseException], None]
 Started = Callable[[dict[str, Any]], None]
+JobFn = Callable[[dict[str, Any]], dict[str, Any]]
+
+
+def _job_fn(fn: JobFn | None) -> JobFn:
+    """``fn``, or the sweep's :func:`cgfsim.lab.jobs.run_job` (imported on use)."""
+    if fn is not None:
+        return fn
+    from cgfsim.lab.jobs import run_job
+
+    return run_job
 
 
 def cpu_count() -> int:
@@ -53,10 +65,14 @@ class SerialExecutor:
         return None
 
     def run(
-        self, jobs: Sequence[dict[str, Any]], started: Started, done: Done, failed: Failed
+        self,
+        jobs: Sequence[dict[str, Any]],
+        started: Started,
+        done: Done,
+        failed: Failed,
+        fn: JobFn | None = None,
     ) -> None:
-        from cgfsim.lab.jobs import run_job
-
+        run_job = _job_fn(fn)
         for job in jobs:
             started(job)
             try:
@@ -98,12 +114,17 @@ class ProcessExecutor:
             raise CgfsimError(f"--workers must be >= 1, got {self.workers}")
 
     def run(
-        self, jobs: Sequence[dict[str, Any]], started: Started, done: Done, failed: Failed
+        self,
+        jobs: Sequence[dict[str, Any]],
+        started: Started,
+        done: Done,
+        failed: Failed,
+        fn: JobFn | None = None,
     ) -> None:
         import multiprocessing as mp
         from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
-        from cgfsim.lab.jobs import run_job
+        run_job = _job_fn(fn)
 
         if not jobs:
             return
@@ -206,12 +227,16 @@ class RayExecutor:
         ray.init(num_cpus=self.workers or cpu_count(), _temp_dir=tmp, **kw)
 
     def run(
-        self, jobs: Sequence[dict[str, Any]], started: Started, done: Done, failed: Failed
+        self,
+        jobs: Sequence[dict[str, Any]],
+        started: Started,
+        done: Done,
+        failed: Failed,
+        fn: JobFn | None = None,
     ) -> None:
         import ray
 
-        from cgfsim.lab.jobs import run_job
-
+        run_job = _job_fn(fn)
         if not jobs:
             return
         local = not self.address or self.address == "local"

@@ -236,8 +236,16 @@ def job_id(job: Mapping[str, Any]) -> str:
 
 
 class _Reader:
-    def __init__(self, data: dict[str, Any], source: str) -> None:
-        self.data, self.source = data, source
+    """Reads a parsed TOML file's tables; every problem names the file and the field.
+    ``sections`` maps a table to its allowed keys (an empty tuple: any key)."""
+
+    def __init__(
+        self,
+        data: dict[str, Any],
+        source: str,
+        sections: Mapping[str, tuple[str, ...]] = SECTIONS,
+    ) -> None:
+        self.data, self.source, self.sections = data, source, sections
 
     def fail(self, fld: str, msg: str) -> CgfsimError:
         return CgfsimError(f"{self.source}: {fld}: {msg}")
@@ -246,7 +254,7 @@ class _Reader:
         t = self.data.get(name, {})
         if not isinstance(t, dict):
             raise self.fail(name, f"expected a table [{name}]")
-        allowed = SECTIONS[name]
+        allowed = self.sections[name]
         if allowed:
             unknown = sorted(set(t) - set(allowed))
             if unknown:
