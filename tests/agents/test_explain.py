@@ -49,7 +49,9 @@ def _policy(mode: str, ignore: str, seed: int = 3) -> CgfPolicy:
     p = build_policy(spec, seed=seed)
     idx = feature_groups(DUEL, mode)[ignore]
     with torch.no_grad():
-        torch.nn.init.normal_(p.action_net.weight, std=1.0)  # O(1) logits: actions vary
+        # O(1) logits so actions vary; seeded, not from the global RNG (test order must not matter)
+        gen = torch.Generator().manual_seed(seed)
+        torch.nn.init.normal_(p.action_net.weight, std=1.0, generator=gen)
         if mode == "vector":
             p.pi[0].weight[:, idx] = 0.0
         else:
