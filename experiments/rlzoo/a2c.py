@@ -8,21 +8,15 @@ thread.
 
 import torch
 
-from cgfsim.agents.rl import sb3_policy_kwargs
-from cgfsim.envs.registration import builtin_ids
+from cgfsim.agents.zoo import env_ids, zoo_env
 
 THREADS = 1
 torch.set_num_threads(THREADS)
-OBS = {"cgfsim/Duel-v0": "vector", "cgfsim/RandomField-v0": "entities"}  # others: grid
-HIDDEN = {"cgfsim/Duel-v0": [64, 64]}  # others: [128, 128]
 
 hyperparams = {
     env_id: {
-        "env_kwargs": {"obs": OBS.get(env_id, "grid"), "opponent": "random"},
+        **zoo_env(env_id, "a2c"),
         "policy": "MlpPolicy",
-        "policy_kwargs": sb3_policy_kwargs(
-            "a2c", OBS.get(env_id, "grid"), {"hidden": HIDDEN.get(env_id, [128, 128])}
-        ),
         "n_envs": 16,
         "n_timesteps": 300_000 if env_id == "cgfsim/Duel-v0" else 2_000_000,
         "n_steps": 8,
@@ -33,5 +27,5 @@ hyperparams = {
         "vf_coef": 0.5,
         "max_grad_norm": 0.5,
     }
-    for env_id in builtin_ids()
+    for env_id in env_ids()
 }
