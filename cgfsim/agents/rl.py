@@ -161,7 +161,8 @@ def split_hparams(algo: str, hp: dict[str, Any], obs: str) -> tuple[dict, dict, 
     pol = {k: hp[k] for k in POLICY_KEYS if k in hp and k != "lstm_ortho_init"}
     run = {k: hp[k] for k in RUNTIME_KEYS if k in hp}
     rest = {k: v for k, v in hp.items() if k not in (*ENV_KEYS, *POLICY_KEYS, *RUNTIME_KEYS)}
-    allowed = set(inspect.signature(algo_class(algo)).parameters)
+    sig = inspect.signature(algo_class(algo)).parameters
+    allowed = set(sig)
     allowed -= {"self", "policy", "env", "policy_kwargs", "tensorboard_log", "seed", "device"}
     allowed -= {"verbose", "_init_setup_model"}
     unknown = sorted(set(rest) - allowed)
@@ -170,7 +171,6 @@ def split_hparams(algo: str, hp: dict[str, Any], obs: str) -> tuple[dict, dict, 
             f"unknown {algo} hyperparameters {unknown}; expected env {list(ENV_KEYS)}, "
             f"policy {list(POLICY_KEYS)}, runtime {list(RUNTIME_KEYS)} or {sorted(allowed)}"
         )
-    sig = inspect.signature(algo_class(algo)).parameters
     reference = {k: p.default for k, p in sig.items() if p.default is not inspect.Parameter.empty}
     check_values(hp, {**reference, **POLICY_REFERENCE}, algo, schedules=True)
     for k in list(rest):

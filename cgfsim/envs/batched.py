@@ -161,11 +161,10 @@ class BatchedCommanderEnv:
         infos: list[dict[str, Any]] = [{} for _ in range(self.num_envs)]
         if res.done.any():
             idx = np.flatnonzero(res.done)
+            at_end = C.info_arrays(e, self.side, idx)  # one pass for every world that ended
             ended = getattr(self.opponent, "episode_end", None)
             if ended is not None:  # a per-world opponent (league) learns who won where
-                code = e.outcome[idx]
-                ended(idx, np.where(code == 3, 0, np.where(code == 1 + self.side, 1, -1)))
-            at_end = C.info_arrays(e, self.side, idx)  # one pass for every world that ended
+                ended(idx, at_end["outcome"])  # 1 win, 0 draw, -1 loss for this side
             for j, i in enumerate(idx.tolist()):
                 info = infos[i]
                 info.update(C.world_info(at_end, j))
